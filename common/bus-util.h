@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* D-Bus helpers shared by the vgpu services and clients: the names fixed in DESIGN.md, the error names,
+ * a{sv} records, and the caller authorization rule. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "vgpu-util.h"
+
+#define VGPU_CONFIG_SERVICE "org.vgpu.Config1"
+#define VGPU_CONFIG_PATH "/org/vgpu/Config1"
+#define VGPU_CONFIG_INTERFACE "org.vgpu.Config1"
+
+#define VGPU_IOMMU_SERVICE "org.vgpu.Iommu1"
+#define VGPU_IOMMU_PATH "/org/vgpu/Iommu1"
+#define VGPU_IOMMU_INTERFACE "org.vgpu.Iommu1"
+
+#define VGPU_ADMIN_GROUP_DEFAULT "vgpu-admin"
+
+#define VGPU_ERROR_INVALID_ARGUMENT "org.vgpu.Error.InvalidArgument"
+#define VGPU_ERROR_NO_SUCH_VM "org.vgpu.Error.NoSuchVm"
+#define VGPU_ERROR_NO_SUCH_POOL "org.vgpu.Error.NoSuchPool"
+#define VGPU_ERROR_VM_EXISTS "org.vgpu.Error.VmExists"
+#define VGPU_ERROR_UUID_IN_USE "org.vgpu.Error.UuidInUse"
+#define VGPU_ERROR_POOL_EXISTS "org.vgpu.Error.PoolExists"
+#define VGPU_ERROR_POOL_FULL "org.vgpu.Error.PoolFull"
+#define VGPU_ERROR_POOL_NOT_EMPTY "org.vgpu.Error.PoolNotEmpty"
+#define VGPU_ERROR_CAPACITY_BELOW_USE "org.vgpu.Error.CapacityBelowUse"
+#define VGPU_ERROR_ACCESS_DENIED "org.vgpu.Error.AccessDenied"
+#define VGPU_ERROR_STORAGE_FAILURE "org.vgpu.Error.StorageFailure"
+
+/* sd-bus.h defines sd_bus_flush_close_unrefp(), sd_bus_message_unrefp(), … for these. */
+#define _cleanup_bus_ _cleanup_(sd_bus_flush_close_unrefp)
+#define _cleanup_bus_message_ _cleanup_(sd_bus_message_unrefp)
+#define _cleanup_bus_error_ _cleanup_(sd_bus_error_free)
+
+/* Opens the system bus, or the bus named by DBUS_SYSTEM_BUS_ADDRESS (vgpu-devstack's private one). */
+int bus_open_system(sd_bus **ret);
+
+/* {sv} entries inside an open a{sv} container. */
+int bus_dict_append_string(sd_bus_message *m, const char *key, const char *value);
+int bus_dict_append_u32(sd_bus_message *m, const char *key, uint32_t value);
+int bus_dict_append_u64(sd_bus_message *m, const char *key, uint64_t value);
+int bus_dict_append_i32(sd_bus_message *m, const char *key, int32_t value);
+int bus_dict_append_bool(sd_bus_message *m, const char *key, bool value);
+
+/* The caller of a method, as the bus daemon reports it (never as the caller claims). */
+typedef struct BusCaller {
+        uid_t uid;
+        pid_t pid;
+} BusCaller;
+
+int bus_get_caller(sd_bus_message *m, BusCaller *ret);
+
+/* Privileged methods are allowed for root and for users whose account is a member of `admin_gid`
+ * (primary or supplementary, per the user database: the bus cannot forge a uid, and the membership is
+ * read from /etc/group and NSS, not from the calling process, so it cannot be raced through PID reuse).
+ * Returns 1 if allowed, 0 if not, negative errno on failure. admin_gid (gid_t)-1 means root only. */
+int bus_caller_is_admin(const BusCaller *caller, gid_t admin_gid);
+
+/* A variant value read out of an a{sv} record, for clients that print records generically. */
+typedef enum BusValueType {
+        BUS_VALUE_STRING,
+        BUS_VALUE_UINT,
+        BUS_VALUE_INT,
+        BUS_VALUE_BOOL,
+} BusValueType;
+
+typedef struct BusDictEntry {
+        char *key;
+        BusValueType type;
+        char *str;
+        uint64_t u;
+        int64_t i;
+        bool b;
+} BusDictEntry;
+
+typedef struct BusDict {
+        BusDictEntry *entries;
+        size_t n;
+} BusDict;
+
+/* Reads one a{sv} (string, integer and boolean variants; other types are skipped). */
+int bus_dict_read(sd_bus_message *m, BusDict *ret);
+void bus_dict_done(BusDict *d);
+const BusDictEntry *bus_dict_get(const BusDict *d, const char *key);
+const char *bus_dict_get_string(const BusDict *d, const char *key);
+uint64_t bus_dict_get_uint(const BusDict *d, const char *key);
+int64_t bus_dict_get_int(const BusDict *d, const char *key);
+
+/* Reads aa{sv} into an array of BusDict. */
+int bus_dict_array_read(sd_bus_message *m, BusDict **ret, size_t *ret_n);
+void bus_dict_array_free(BusDict *a, size_t n);
