@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vgpu-configd: start-up, the event loop and readiness of the configuration store service. */
+#include <getopt.h>
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include "config-bus.h"
+#include "log.h"
+
+static char *arg_database;
+static char *arg_admin_group;
+
+static void help(void)
+{
+        printf("Usage: vgpu-configd [OPTIONS]\n"
+               "\n"
+               "The vgpu configuration store: VMs, pools, priorities, quotas and IOMMU policy, kept in an SQLite\n"
+               "database and served on the system bus as org.vgpu.Config1.\n"
+               "\n"
+               "Options:\n"
+               "  --database=PATH      the database file (default: $STATE_DIRECTORY/config.db, else\n"
+               "                       " VGPU_STATE_DIR_DEFAULT "/config.db); created when missing\n"
+               "  --admin-group=GROUP  members may change the configuration, besides root\n"
+               "                       (default: " VGPU_ADMIN_GROUP_DEFAULT "; empty: root only)\n"
+               "  -h --help            show this help\n"
+               "  --version            show the version\n"
+               "\n"
+               "See vgpu-configd(8).\n");
+}
+
+static int set_string(char **dst, const char *value)
+{
+        char *copy = strdup(value);
+
+        if (!copy)
+                return log_oom();
+        free(*dst);
+        *dst = copy;
+        return 0;
+}
+
+static int default_database(void)
+{
+        const char *dir = getenv("STATE_DIRECTORY");
+        char path[4096];
+
+        if (!isempty(dir)) {
+                /* systemd passes a colon-separated list when a unit has several state directories. */
+                size_t n = strcspn(dir, ":");
+                snprintf(path, sizeof(path), "%.*s/config.db", (int)n, dir);
+        } else
+                snprintf(path, sizeof(path), "%s/config.db", VGPU_STATE_DIR_DEFAULT);
+        return set_string(&arg_database, path);
+}
+
+/* Returns 1 to go on, 0 to exit successfully, negative on a usage error. */
+static int parse_argv(int argc, char *argv[])
+{
+        enum { ARG_DATABASE = 0x100, ARG_ADMIN_GROUP, ARG_VERSION };
+        static const struct option options[] = {
+                { "database", required_argument, NULL, ARG_DATABASE },
+                { "admin-group", required_argument, NULL, ARG_ADMIN_GROUP },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c, r;
+
+        r = set_string(&arg_admin_group, VGPU_ADMIN_GROUP_DEFAULT);
+        if (r < 0)
+                return r;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("vgpu-configd %s\n", VGPU_VERSION);
+                        return 0;
+                case ARG_DATABASE:
+                        if (isempty(optarg))
+                                return log_error_errno(-EINVAL, "--database needs a path.");
+                        r = set_string(&arg_database, optarg);
+                        break;
+                case ARG_ADMIN_GROUP:
+                        r = set_string(&arg_admin_group, optarg);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "Unexpected argument '%s'; see --help.", argv[optind]);
+        if (!arg_database)
+                return default_database();
+        return 1;
+}
+
+static int connect_bus(Manager *m)
+{
+        int r;
+
+        r = bus_open_system(&m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = sd_bus_add_object_vtable(m->bus, NULL, VGPU_CONFIG_PATH, VGPU_CONFIG_INTERFACE, config_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to publish %s: %m", VGPU_CONFIG_PATH);
+        r = sd_bus_request_name(m->bus, VGPU_CONFIG_SERVICE, 0);
+        if (r == -EEXIST)
+                return log_error_errno(r, "%s is already owned on the bus: another vgpu-configd is running.",
+                                       VGPU_CONFIG_SERVICE);
+        if (r < 0)
+                return log_error_errno(r, "Failed to own %s (the bus policy allows only root): %m",
+                                       VGPU_CONFIG_SERVICE);
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        /* If the bus goes away, end with an error so that the service manager restarts us. */
+        return sd_bus_set_exit_on_disconnect(m->bus, true);
+}
+
+static int run(int argc, char *argv[])
+{
+        Manager m = { 0 };
+        uint32_t vms = 0;
+        int r;
+
+        log_setup("vgpu-configd");
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+        if (!isempty(arg_admin_group))
+                m.admin_group = arg_admin_group;
+
+        r = store_open(arg_database, &m.store);
+        if (r < 0) {
+                log_error_errno(r, "Cannot use the configuration database %s: %m", arg_database);
+                goto finish;
+        }
+        (void)store_count_vms(m.store, &vms);
+
+        r = sd_event_default(&m.event);
+        if (r < 0)
+                goto finish;
+        /* sd-event takes signals through a signalfd, which needs them blocked. */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if ((r = sd_event_add_signal(m.event, NULL, SIGTERM, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m.event, NULL, SIGINT, NULL, NULL)) < 0)
+                goto finish;
+        r = connect_bus(&m);
+        if (r < 0)
+                goto finish;
+
+        log_info("Serving %s from %s (schema version %u, %" PRIu32 " VMs); changes allowed for root%s%s.",
+                 VGPU_CONFIG_SERVICE, arg_database, store_schema_version(m.store), vms,
+                 m.admin_group ? " and group " : "", strempty(m.admin_group));
+        (void)sd_notifyf(false, "READY=1\nSTATUS=Serving %" PRIu32 " VMs from %s", vms, arg_database);
+
+        r = sd_event_loop(m.event);
+        (void)sd_notify(false, "STOPPING=1");
+        if (r < 0)
+                log_error_errno(r, "Event loop failed: %m");
+        else if (r > 0)
+                log_error("Lost the bus connection; exiting.");
+        else
+                log_info("Stopped.");
+finish:
+        sd_bus_flush_close_unref(m.bus);
+        sd_event_unref(m.event);
+        store_free(m.store);
+        return r;
+}
+
+int main(int argc, char *argv[])
+{
+        int r = run(argc, argv);
+
+        free(arg_database);
+        free(arg_admin_group);
+        if (r == -EINVAL)
+                return 2;
+        return r < 0 || r > 0 ? 1 : 0;
+}
