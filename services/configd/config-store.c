@@ -202,7 +202,8 @@ static int check_ownership(Store *s, unsigned version)
         return 0;
 }
 
-static int migrate(Store *s)
+/* Reads the file without writing to it: ours, not newer than us, structurally sound. */
+static int verify_file(Store *s)
 {
         int64_t v = 0;
         int r;
@@ -210,15 +211,22 @@ static int migrate(Store *s)
         r = pragma_int(s, "PRAGMA user_version", &v);
         if (r < 0)
                 return r;
+        r = check_ownership(s, (unsigned)(v < 0 ? 0 : v));
+        if (r < 0)
+                return r;
         if (v < 0 || v > (int64_t)store_migrations_count)
                 return log_error_errno(-EPROTO, "Database %s has schema version %lld, newer than this vgpu-configd "
                                        "understands (%u); refusing to use it.", s->path, (long long)v,
                                        store_migrations_count);
-        r = check_ownership(s, (unsigned)v);
-        if (r < 0)
-                return r;
+        s->schema_version = (unsigned)v;
+        return check_integrity(s);
+}
 
-        for (unsigned i = (unsigned)v; i < store_migrations_count; i++) {
+static int migrate(Store *s)
+{
+        int r;
+
+        for (unsigned i = s->schema_version; i < store_migrations_count; i++) {
                 const StoreMigration *m = &store_migrations[i];
                 char pragmas[128];
 
@@ -240,12 +248,9 @@ static int migrate(Store *s)
         return 0;
 }
 
+/* Connection settings that touch nothing in the file. */
 static int configure_connection(Store *s)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        const unsigned char *mode;
-        int r;
-
         /* Refuse writes to sqlite_schema through SQL and other ways a connection could damage the file. */
         sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
         sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
@@ -254,6 +259,15 @@ static int configure_connection(Store *s)
 
         if (sqlite3_db_readonly(s->db, "main") == 1)
                 return log_error_errno(-EROFS, "Database %s is not writable.", s->path);
+        return 0;
+}
+
+/* Only once the file is known to be ours and sound: WAL changes the file header. */
+static int enable_wal(Store *s)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        const unsigned char *mode;
+        int r;
 
         r = store_prepare(s, "PRAGMA journal_mode = WAL", &st);
         if (r < 0)
@@ -291,7 +305,10 @@ int store_open(const char *path, Store **ret)
         r = configure_connection(s);
         if (r < 0)
                 return r;
-        r = check_integrity(s);
+        r = verify_file(s);
+        if (r < 0)
+                return r;
+        r = enable_wal(s);
         if (r < 0)
                 return r;
         r = migrate(s);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "names.h"
+#include "vgpu-util.h"
 
 /* Outcomes a caller must handle (positive); system failures are negative errno values:
  * -EROFS (database not writable), -ENOSPC (disk or page limit full), -EIO (I/O error),
