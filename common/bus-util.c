@@ -68,14 +68,14 @@ int bus_get_caller(sd_bus_message *m, BusCaller *ret)
         pid_t pid = 0;
         int r;
 
-        /* UID and PID are what the bus daemon answers itself (GetConnectionCredentials, taken from the
-         * socket's SO_PEERCRED: the caller's effective uid when it connected). Asking for more, e.g. EUID or
-         * groups, would make sd-bus fill them in from /proc/PID, which races with PID reuse and which a
-         * sandboxed service (ProtectProc=invisible) cannot read. */
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_UID | SD_BUS_CREDS_PID, &creds);
+        /* EUID and PID are what the bus daemon answers itself (GetConnectionCredentials' UnixUserID, from
+         * the socket's SO_PEERCRED: the caller's effective uid when it connected; sd-bus files it as EUID).
+         * Asking for more, e.g. the real UID or groups, would make sd-bus fill them in from /proc/PID, which
+         * races with PID reuse and which a sandboxed service (ProtectProc=invisible) cannot read. */
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &creds);
         if (r < 0)
                 return r;
-        r = sd_bus_creds_get_uid(creds, &uid);
+        r = sd_bus_creds_get_euid(creds, &uid);
         if (r < 0)
                 return r;
         (void)sd_bus_creds_get_pid(creds, &pid);
