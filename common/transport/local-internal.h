@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The local endpoint's private state, shared by local.c (endpoint, guest side) and local-host.c. */
+#pragma once
+
+#include "local.h"
+
+typedef struct LocalEndpoint {
+        VgpuEndpoint base; /* first: a VgpuEndpoint * is a LocalEndpoint * */
+        int notify_fd;     /* the peer's eventfd: we write it */
+        int memfd;         /* the region's memfd, kept for vgpu_endpoint_region_ref(); -1 when not ours */
+        bool owns_region;  /* unmap on free */
+} LocalEndpoint;
+
+LocalEndpoint *local_endpoint_alloc(void);
