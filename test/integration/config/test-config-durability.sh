@@ -11,7 +11,7 @@ expect_exit "a large pool for the load" 0 vgpu-admin create-pool --pool=Load --c
 acked="$VGPU_TEST_TMP/acked"
 : >"$acked"
 (
-        for i in $(seq 1 600); do
+        for i in $(seq 1 300); do
                 vgpu-admin register-vm --vm-id="$i" --pool=Load --priority=low >/dev/null 2>&1 && echo "$i" >>"$acked"
         done
 ) &
@@ -31,7 +31,7 @@ stored="$VGPU_TEST_TMP/stored"
 vgpu-admin --json list-vms --pool=Load | jq -r '.[].vm_id' | sort -n >"$stored"
 missing=$(sort -n "$acked" | comm -23 - "$stored")
 assert_eq "every acknowledged registration survived the kill ($(wc -l <"$acked") acknowledged)" "" "$missing"
-refused=$((600 - $(wc -l <"$acked")))
+refused=$((300 - $(wc -l <"$acked")))
 diag "$refused registrations were refused while the service was down (not acknowledged, so not promised)"
 
 # Twenty concurrent administrators, each registering ten VMs and raising their priority.
