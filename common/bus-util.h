@@ -47,6 +47,12 @@ int bus_dict_append_u64(sd_bus_message *m, const char *key, uint64_t value);
 int bus_dict_append_i32(sd_bus_message *m, const char *key, int32_t value);
 int bus_dict_append_bool(sd_bus_message *m, const char *key, bool value);
 
+/* Reads an a{sv} of options, calling `handler` for each entry with the key and the variant's signature;
+ * the handler must read the variant (e.g. sd_bus_message_read(m, "v", "s", &s)) or set `error` and fail. */
+typedef int (*BusOptionHandler)(sd_bus_message *m, const char *key, const char *type, void *userdata,
+                                sd_bus_error *error);
+int bus_read_options(sd_bus_message *m, BusOptionHandler handler, void *userdata, sd_bus_error *error);
+
 /* The caller of a method, as the bus daemon reports it (never as the caller claims). */
 typedef struct BusCaller {
         uid_t uid;

@@ -81,47 +81,33 @@ static int read_pool_setting(sd_bus_message *msg, const char *key, const char *c
         return 0;
 }
 
+typedef struct PoolSettingsReader {
+        PoolSettings *set;
+        bool allow_capacity;
+} PoolSettingsReader;
+
+static int pool_option(sd_bus_message *msg, const char *key, const char *type, void *userdata, sd_bus_error *error)
+{
+        PoolSettingsReader *reader = userdata;
+
+        return read_pool_setting(msg, key, type, reader->set, reader->allow_capacity, error);
+}
+
 /* Strings in `set` point into `msg`, which outlives every use. */
 static int read_pool_settings(sd_bus_message *msg, PoolSettings *set, bool allow_capacity, sd_bus_error *error)
 {
-        int r;
+        return bus_read_options(msg, pool_option, &(PoolSettingsReader){ .set = set, .allow_capacity = allow_capacity },
+                                error);
+}
 
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                const char *key, *contents;
-
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(msg, NULL, &contents);
-                if (r < 0)
-                        return r;
-                r = read_pool_setting(msg, key, contents, set, allow_capacity, error);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(msg);
+static int append_pool(sd_bus_message *reply, const void *record)
+{
+        return bus_append_pool_record(reply, record);
 }
 
 static int reply_pool(sd_bus_message *msg, const PoolRecord *p)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = bus_append_pool_record(reply, p);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return manager_reply_record(msg, append_pool, p);
 }
 
 static int append_pool_cb(const PoolRecord *p, void *userdata)
@@ -129,25 +115,16 @@ static int append_pool_cb(const PoolRecord *p, void *userdata)
         return bus_append_pool_record(userdata, p);
 }
 
+static int fill_pools(sd_bus_message *reply, void *userdata)
+{
+        return store_list_pools(userdata, append_pool_cb, reply);
+}
+
 int method_list_pools(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
-        int r;
 
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        r = store_list_pools(m->store, append_pool_cb, reply);
-        if (r < 0)
-                return manager_store_error(m, error, r, 0, NULL, NULL);
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return manager_reply_list(m, msg, fill_pools, m->store, error);
 }
 
 int method_get_pool(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -281,9 +258,21 @@ static int append_audit_cb(const AuditRecord *a, void *userdata)
         return sd_bus_message_close_container(reply);
 }
 
+typedef struct AuditQuery {
+        Store *store;
+        uint64_t after;
+        uint32_t limit, vm_id;
+} AuditQuery;
+
+static int fill_audit(sd_bus_message *reply, void *userdata)
+{
+        const AuditQuery *q = userdata;
+
+        return store_read_audit(q->store, q->after, q->limit, q->vm_id, append_audit_cb, reply);
+}
+
 int method_read_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         uint64_t after;
         uint32_t limit, vm_id;
@@ -298,18 +287,7 @@ int method_read_audit(sd_bus_message *msg, void *userdata, sd_bus_error *error)
                 return sd_bus_error_setf(error, VGPU_ERROR_INVALID_ARGUMENT,
                                          "Invalid limit %" PRIu32 ": at most %u entries per call; page with after_seq.",
                                          limit, AUDIT_LIMIT_MAX);
-
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        r = store_read_audit(m->store, after, limit, vm_id, append_audit_cb, reply);
-        if (r < 0)
-                return manager_store_error(m, error, r, 0, NULL, NULL);
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return manager_reply_list(m, msg, fill_audit,
+                                  &(AuditQuery){ .store = m->store, .after = after, .limit = limit, .vm_id = vm_id },
+                                  error);
 }

@@ -41,72 +41,47 @@ static int parse_priority(const char *s, Priority *ret, sd_bus_error *error)
         return invalid(error, "Invalid priority '%s': expected high, medium or low.", s);
 }
 
-/* Reads RegisterVm's options into `vm`: uuid (s), name (s), memory_quota (t), iommu_policy (s). */
-static int read_register_options(sd_bus_message *msg, VmRecord *vm, sd_bus_error *error)
+/* One of RegisterVm's options, into the VmRecord at `userdata`: uuid (s), name (s), memory_quota (t),
+ * iommu_policy (s). */
+static int register_option(sd_bus_message *msg, const char *key, const char *type, void *userdata,
+                           sd_bus_error *error)
 {
+        VmRecord *vm = userdata;
+        const char *s;
         int r;
 
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (streq(key, "memory_quota") && streq(type, "t"))
+                return sd_bus_message_read(msg, "v", "t", &vm->memory_quota);
+        if (!streq(type, "s") || !(streq(key, "uuid") || streq(key, "name") || streq(key, "iommu_policy")))
+                return invalid(error, "Unknown option '%s' of type '%s' (known: uuid s, name s, memory_quota t, "
+                               "iommu_policy s).", key, type);
+        r = sd_bus_message_read(msg, "v", "s", &s);
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                const char *key, *contents, *s;
-
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(msg, NULL, &contents);
-                if (r < 0)
-                        return r;
-                if (streq(key, "memory_quota") && streq(contents, "t")) {
-                        r = sd_bus_message_read(msg, "v", "t", &vm->memory_quota);
-                } else if ((streq(key, "uuid") || streq(key, "name") || streq(key, "iommu_policy")) &&
-                           streq(contents, "s")) {
-                        r = sd_bus_message_read(msg, "v", "s", &s);
-                        if (r < 0)
-                                return r;
-                        if (streq(key, "uuid")) {
-                                if (uuid_normalize(s, vm->uuid) < 0)
-                                        return invalid(error, "Invalid uuid '%s': expected the form "
-                                                       "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.", s);
-                        } else if (streq(key, "name")) {
-                                if (!text_is_valid(s, VM_NAME_MAX))
-                                        return invalid(error, "Invalid VM name '%s': at most 128 bytes of printable "
-                                                       "UTF-8.", s);
-                                snprintf(vm->name, sizeof(vm->name), "%s", s);
-                        } else {
-                                vm->iommu_policy = iommu_policy_from_string(s);
-                                if (vm->iommu_policy < 0)
-                                        return invalid(error, "Invalid IOMMU policy '%s': expected required or "
-                                                       "audit.", s);
-                        }
-                } else
-                        return sd_bus_error_setf(error, VGPU_ERROR_INVALID_ARGUMENT,
-                                                 "Unknown option '%s' of type '%s' (known: uuid s, name s, "
-                                                 "memory_quota t, iommu_policy s).", key, contents);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
+        if (streq(key, "uuid")) {
+                if (uuid_normalize(s, vm->uuid) < 0)
+                        return invalid(error, "Invalid uuid '%s': expected the form "
+                                       "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.", s);
+        } else if (streq(key, "name")) {
+                if (!text_is_valid(s, VM_NAME_MAX))
+                        return invalid(error, "Invalid VM name '%s': at most 128 bytes of printable UTF-8.", s);
+                snprintf(vm->name, sizeof(vm->name), "%s", s);
+        } else {
+                vm->iommu_policy = iommu_policy_from_string(s);
+                if (vm->iommu_policy < 0)
+                        return invalid(error, "Invalid IOMMU policy '%s': expected required or audit.", s);
         }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(msg);
+        return 0;
+}
+
+static int append_vm(sd_bus_message *reply, const void *record)
+{
+        return bus_append_vm_record(reply, record);
 }
 
 static int reply_vm(sd_bus_message *msg, const VmRecord *vm)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = bus_append_vm_record(reply, vm);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return manager_reply_record(msg, append_vm, vm);
 }
 
 int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -121,7 +96,7 @@ int method_register_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         r = sd_bus_message_read(msg, "uss", &vm.vm_id, &pool, &priority);
         if (r < 0)
                 return r;
-        r = read_register_options(msg, &vm, error);
+        r = bus_read_options(msg, register_option, &vm, error);
         if (r < 0)
                 return r;
         if ((r = check_vm_id(vm.vm_id, error)) < 0 || (r = check_pool(pool, error)) < 0 ||
@@ -364,9 +339,21 @@ static int append_vm_cb(const VmRecord *vm, void *userdata)
         return bus_append_vm_record(userdata, vm);
 }
 
+typedef struct VmFilter {
+        Store *store;
+        const char *pool;
+        Priority priority;
+} VmFilter;
+
+static int fill_vms(sd_bus_message *reply, void *userdata)
+{
+        const VmFilter *f = userdata;
+
+        return store_list_vms(f->store, f->pool, f->priority, append_vm_cb, reply);
+}
+
 int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Priority priority = _PRIORITY_INVALID;
         const char *pool, *priority_s;
         Manager *m = userdata;
@@ -381,18 +368,8 @@ int method_list_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
                 return r;
         if (!isempty(pool) && (r = store_get_pool(m->store, pool, NULL)) != 0)
                 return manager_store_error(m, error, r, 0, pool, NULL);
-
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        r = store_list_vms(m->store, isempty(pool) ? NULL : pool, priority, append_vm_cb, reply);
-        if (r < 0)
-                return manager_store_error(m, error, r, 0, NULL, NULL);
-        r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        return manager_reply_list(m, msg, fill_vms,
+                                  &(VmFilter){ .store = m->store, .pool = isempty(pool) ? NULL : pool,
+                                               .priority = priority },
+                                  error);
 }

@@ -115,6 +115,42 @@ int manager_store_error(Manager *m, sd_bus_error *error, int r, uint32_t vm_id, 
         return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Unexpected store result %d.", r);
 }
 
+int manager_reply_record(sd_bus_message *msg, int (*append)(sd_bus_message *reply, const void *record),
+                         const void *record)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = append(reply, record);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+int manager_reply_list(Manager *m, sd_bus_message *msg, int (*fill)(sd_bus_message *reply, void *userdata),
+                       void *userdata, sd_bus_error *error)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        r = fill(reply, userdata);
+        if (r < 0)
+                return manager_store_error(m, error, r, 0, NULL, NULL);
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 int bus_append_vm_record(sd_bus_message *msg, const VmRecord *vm)
 {
         int r;

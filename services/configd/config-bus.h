@@ -26,6 +26,13 @@ int manager_authorize(Manager *m, sd_bus_message *msg, AuditActor *who, sd_bus_e
  * the context the sentence needs (vm_id 0, pool/uuid NULL when not relevant). Returns a negative value. */
 int manager_store_error(Manager *m, sd_bus_error *error, int r, uint32_t vm_id, const char *pool, const char *uuid);
 
+/* Replies with one record, appended by `append`. */
+int manager_reply_record(sd_bus_message *msg, int (*append)(sd_bus_message *reply, const void *record),
+                         const void *record);
+/* Replies with an aa{sv} that `fill` appends records to; a store failure becomes a named error. */
+int manager_reply_list(Manager *m, sd_bus_message *msg, int (*fill)(sd_bus_message *reply, void *userdata),
+                       void *userdata, sd_bus_error *error);
+
 int bus_append_vm_record(sd_bus_message *msg, const VmRecord *vm);
 int bus_append_pool_record(sd_bus_message *msg, const PoolRecord *p);
 

@@ -308,6 +308,11 @@ static int guest_next(void *userdata)
                 if (d.seq != c->popped)
                         return -EBADMSG;
                 c->popped++;
+                /* Hand the slot back before asking for more: a fast host could otherwise answer faster
+                 * than this loop releases and fill the completion ring. */
+                r = vgpu_ring_consumer_release(&c->gcpl.ring);
+                if (r < 0)
+                        return r;
                 if (c->popped < PING_PONGS && guest_send(c, c->popped) < 0)
                         return -EIO;
         }

@@ -35,8 +35,9 @@ check "vgpu-configd was restarted and answers again" vgpu-admin list-pools
 wait "$writer"
 
 stored="$VGPU_TEST_TMP/stored"
-vgpu-admin --json list-vms --pool=Load | jq -r '.[].vm_id' | sort -n >"$stored"
-missing=$(sort -n "$acked" | comm -23 - "$stored")
+# comm(1) needs both lists in the same (lexical) order.
+vgpu-admin --json list-vms --pool=Load | jq -r '.[].vm_id' | sort >"$stored"
+missing=$(sort "$acked" | comm -23 - "$stored")
 assert_eq "every acknowledged registration survived the kill ($(wc -l <"$acked") acknowledged)" "" "$missing"
 refused=$((300 - $(wc -l <"$acked")))
 diag "$refused registrations were refused while the service was down (not acknowledged, so not promised)"
