@@ -168,6 +168,15 @@ void json_pool(JsonWriter *w, const BusDict *pool);
 void json_pool_with_members(JsonWriter *w, const BusDict *pool, const BusDictArray *vms);
 void json_audit_entry(JsonWriter *w, const BusDict *entry);
 
+/* Prints a list of records: a JSON array with --json, else the table `print_table` makes and the footer
+ * ("N <plural> listed."). Returns 0 or a negative errno (already reported). */
+typedef struct RecordListFormat {
+        void (*json_record)(JsonWriter *w, const BusDict *record);
+        int (*print_table)(const BusDictArray *records);
+        const char *singular, *plural;
+} RecordListFormat;
+int print_record_list(const BusDictArray *records, const RecordListFormat *format);
+
 /* One "      Label: value" line of a show block. */
 void show_field(const char *label, const char *format, ...) _printf_(2, 3);
 const char *format_size(uint64_t bytes, char *buf, size_t len);

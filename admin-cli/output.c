@@ -314,3 +314,27 @@ const char *dash_if_empty(const char *s)
 {
         return isempty(s) ? "-" : s;
 }
+
+int print_record_list(const BusDictArray *records, const RecordListFormat *format)
+{
+        int r;
+
+        if (arg_json) {
+                JsonWriter w;
+
+                json_start(&w);
+                json_begin_array(&w);
+                for (size_t i = 0; i < records->n; i++)
+                        format->json_record(&w, &records->items[i]);
+                json_end_array(&w);
+                json_finish(&w);
+                return 0;
+        }
+        r = format->print_table(records);
+        if (r < 0) {
+                admin_error("cannot print the list of %s: %s", format->plural, strerror(-r));
+                return r;
+        }
+        list_footer(records->n, format->singular, format->plural);
+        return 0;
+}

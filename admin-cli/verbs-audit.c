@@ -123,22 +123,6 @@ int verb_audit(void)
         if (r < 0)
                 return r;
 
-        if (arg_json) {
-                JsonWriter w;
-
-                json_start(&w);
-                json_begin_array(&w);
-                for (size_t i = 0; i < entries.n; i++)
-                        json_audit_entry(&w, &entries.items[i]);
-                json_end_array(&w);
-                json_finish(&w);
-                return 0;
-        }
-        r = print_audit_table(&entries);
-        if (r < 0) {
-                admin_error("cannot print the audit log: %s", strerror(-r));
-                return r;
-        }
-        list_footer(entries.n, "audit entry", "audit entries");
-        return 0;
+        return print_record_list(&entries, &(RecordListFormat){ .json_record = json_audit_entry, .print_table = print_audit_table,
+                                                            .singular = "audit entry", .plural = "audit entries" });
 }

@@ -67,24 +67,8 @@ int verb_list_pools(void)
         if (r < 0)
                 return r;
 
-        if (arg_json) {
-                JsonWriter w;
-
-                json_start(&w);
-                json_begin_array(&w);
-                for (size_t i = 0; i < pools.n; i++)
-                        json_pool(&w, &pools.items[i]);
-                json_end_array(&w);
-                json_finish(&w);
-                return 0;
-        }
-        r = print_pool_table(&pools);
-        if (r < 0) {
-                admin_error("cannot print the list: %s", strerror(-r));
-                return r;
-        }
-        list_footer(pools.n, "pool", "pools");
-        return 0;
+        return print_record_list(&pools, &(RecordListFormat){ .json_record = json_pool, .print_table = print_pool_table,
+                                                            .singular = "pool", .plural = "pools" });
 }
 
 static void show_members(const BusDictArray *vms)

@@ -321,22 +321,6 @@ int verb_list_vms(void)
         if (r < 0)
                 return r;
 
-        if (arg_json) {
-                JsonWriter w;
-
-                json_start(&w);
-                json_begin_array(&w);
-                for (size_t i = 0; i < vms.n; i++)
-                        json_vm(&w, &vms.items[i]);
-                json_end_array(&w);
-                json_finish(&w);
-                return 0;
-        }
-        r = print_vm_table(&vms);
-        if (r < 0) {
-                admin_error("cannot print the list: %s", strerror(-r));
-                return r;
-        }
-        list_footer(vms.n, "VM", "VMs");
-        return 0;
+        return print_record_list(&vms, &(RecordListFormat){ .json_record = json_vm, .print_table = print_vm_table,
+                                                            .singular = "VM", .plural = "VMs" });
 }
