@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Executor processes. The handshake is docs/executor.md's, byte for byte: the start message with the link
+ * memfd and both eventfds, then the VM's region reference, then the executor's ready message. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "executors.h"
+#include "log.h"
+
+static void kick(int fd)
+{
+        uint64_t one = 1;
+
+        (void)!write(fd, &one, sizeof(one));
+}
+
+Executor *executor_free(Executor *e)
+{
+        if (!e)
+                return NULL;
+        closep(&e->control_fd);
+        closep(&e->kick_fd);
+        closep(&e->notify_fd);
+        closep(&e->link_fd);
+        if (e->link && e->link != MAP_FAILED)
+                munmap(e->link, e->link_size);
+        free(e);
+        return NULL;
+}
+
+static void executor_freep(Executor **e)
+{
+        executor_free(*e);
+}
+
+/* The link: a memfd we format and attach as its scheduler side. */
+static int link_create(Executor *e)
+{
+        VgpuLinkGeometry g;
+        int r;
+
+        e->link_size = vgpu_link_region_size(EXECUTOR_RING_COUNT, EXECUTOR_RING_COUNT);
+        e->link_fd = memfd_create("vgpu-host-link", MFD_CLOEXEC);
+        if (e->link_fd < 0)
+                return negative_errno();
+        if (ftruncate(e->link_fd, (off_t)e->link_size) < 0)
+                return negative_errno();
+        e->link = mmap(NULL, e->link_size, PROT_READ | PROT_WRITE, MAP_SHARED, e->link_fd, 0);
+        if (e->link == MAP_FAILED)
+                return negative_errno();
+        r = vgpu_link_format(e->link, e->link_size, EXECUTOR_RING_COUNT, EXECUTOR_RING_COUNT, &g);
+        if (r < 0)
+                return r;
+        return vgpu_link_attach_scheduler(e->link, &g, &e->req, &e->cpl);
+}
+
+/* The child: the control socket becomes fd 3 (dup2 clears close-on-exec), everything else we hold is
+ * close-on-exec; signals blocked for sd-event must not stay blocked in the executor. */
+static _noreturn_ void exec_child(const char *path, const char *pool, uint32_t vm_id, uint64_t quota, int sock)
+{
+        char a_vm[64], a_pool[64], a_quota[64];
+        sigset_t none;
+
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (dup2(sock, 3) < 0)
+                _exit(120);
+        snprintf(a_vm, sizeof(a_vm), "--vm-id=%" PRIu32, vm_id);
+        snprintf(a_pool, sizeof(a_pool), "--pool=%s", pool);
+        snprintf(a_quota, sizeof(a_quota), "--memory-quota=%" PRIu64, quota);
+        execl(path, "vgpu-executor", a_vm, a_pool, a_quota, "--control-fd=3", (char *)NULL);
+        _exit(121);
+}
+
+static int handshake(Executor *e, uint32_t vm_id, const VgpuRegionRef *region)
+{
+        VgpuLinkStart start = {.magic = VGPU_LINK_START_MAGIC, .version = VGPU_LINK_VERSION,
+                               .size = sizeof(start), .link_size = e->link_size, .vm_id = vm_id};
+        VgpuLinkReady ready;
+        int r;
+
+        r = vgpu_link_start_send(e->control_fd, &start, e->link_fd, e->kick_fd, e->notify_fd);
+        if (r < 0)
+                return r;
+        r = vgpu_region_ref_send(e->control_fd, region);
+        if (r < 0)
+                return r;
+        r = vgpu_link_ready_receive(e->control_fd, EXECUTOR_READY_TIMEOUT_MS, &ready);
+        if (r < 0)
+                return r;
+        if (ready.error != 0)
+                return -ready.error;
+        snprintf(e->backend, sizeof(e->backend), "%s", ready.backend);
+        return 0;
+}
+
+static void reap(Executor *e)
+{
+        if (e->pid <= 0)
+                return;
+        kill(e->pid, SIGKILL);
+        (void)waitpid(e->pid, NULL, 0);
+        e->pid = 0;
+}
+
+int executor_start(const char *path, const char *pool, uint32_t vm_id, uint64_t memory_quota,
+                   const VgpuRegionRef *region, Executor **ret)
+{
+        _cleanup_(executor_freep) Executor *e = NULL;
+        int sv[2], r;
+
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        *e = (Executor){.control_fd = -1, .kick_fd = -1, .notify_fd = -1, .link_fd = -1};
+        r = link_create(e);
+        if (r < 0)
+                return r;
+        e->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        e->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (e->kick_fd < 0 || e->notify_fd < 0)
+                return negative_errno();
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return negative_errno();
+        e->pid = fork();
+        if (e->pid < 0) {
+                r = negative_errno();
+                close(sv[0]);
+                close(sv[1]);
+                return r;
+        }
+        if (e->pid == 0)
+                exec_child(path, pool, vm_id, memory_quota, sv[1]);
+        close(sv[1]);
+        e->control_fd = sv[0];
+        r = handshake(e, vm_id, region);
+        if (r < 0) {
+                reap(e);
+                return r;
+        }
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+int executor_submit(Executor *e, const VgpuHostRequest *r)
+{
+        int k = vgpu_host_request_push(&e->req, r);
+
+        if (k < 0)
+                return k;
+        k = vgpu_ring_producer_publish(&e->req.ring);
+        if (k < 0)
+                return k;
+        if (k > 0)
+                kick(e->kick_fd);
+        return 0;
+}
+
+int executor_pop(Executor *e, VgpuHostCompletion *ret)
+{
+        return vgpu_host_completion_pop(&e->cpl, ret);
+}
+
+int executor_release(Executor *e)
+{
+        int k = vgpu_ring_consumer_release(&e->cpl.ring);
+
+        if (k > 0)
+                kick(e->kick_fd);
+        return k < 0 ? k : 0;
+}
+
+bool executor_has_work(const Executor *e)
+{
+        return vgpu_ring_consumer_has_work(&e->cpl.ring);
+}
+
+int executor_prepare_wait(Executor *e)
+{
+        return vgpu_ring_consumer_prepare_wait(&e->cpl.ring);
+}
+
+void executor_ack(Executor *e)
+{
+        uint64_t v;
+
+        (void)!read(e->notify_fd, &v, sizeof(v));
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One VM's executor process: start it (fork + exec on a socketpair), hand it its host link, eventfds and the
+ * VM's region (docs/executor.md, "Start-up handshake"), feed it requests, take its completions, end it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/link.h"
+#include "transport/transport.h"
+
+#define EXECUTOR_RING_COUNT       64u   /* request and completion slots: ≥ QUEUE_MAX_IN_FLIGHT_MAX */
+#define EXECUTOR_READY_TIMEOUT_MS 5000
+
+typedef struct Executor {
+        pid_t pid;
+        int control_fd; /* our end of its control socket */
+        int kick_fd;    /* we write: it waits on it */
+        int notify_fd;  /* it writes: we wait on it */
+        int link_fd;
+        void *link;
+        size_t link_size;
+        VgpuHostRequestProducer req;
+        VgpuHostCompletionConsumer cpl;
+        char backend[24];
+} Executor;
+
+/* Starts `path` for the VM and completes the handshake (waits up to EXECUTOR_READY_TIMEOUT_MS). On success
+ * *ret is running and ready. On failure the process (if any) is killed and reaped; *ret_error is the positive
+ * errno to report in VGPU_POOL_EVENT_ATTACHED. */
+int executor_start(const char *path, const char *pool, uint32_t vm_id, uint64_t memory_quota,
+                   const VgpuRegionRef *region, Executor **ret);
+/* Closes every fd and unmaps the link; does not signal or reap the process. Takes NULL. */
+Executor *executor_free(Executor *e);
+
+/* Writes and publishes one request, kicking the executor when its event index asks for it. -EAGAIN when its
+ * ring is full, -EPROTO when the executor broke the ring discipline. */
+int executor_submit(Executor *e, const VgpuHostRequest *r);
+/* Next completion: 0, -EAGAIN when none, -EPROTO on a ring violation. */
+int executor_pop(Executor *e, VgpuHostCompletion *ret);
+/* Hands popped completion slots back (kicking when asked). */
+int executor_release(Executor *e);
+bool executor_has_work(const Executor *e);
+/* The final check before sleeping: > 0 when a completion arrived meanwhile. */
+int executor_prepare_wait(Executor *e);
+/* Reads the notify eventfd after it fired. */
+void executor_ack(Executor *e);

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vgpu-schedd's context: one pool, its run queue, its attached VMs and their executors, the pool link to
+ * vgpu-ingestd, the bus, the counters. Shared by main.c, pool-link.c, dispatch.c and sched-bus.c. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "executors.h"
+#include "names.h"
+#include "proto/pool-link.h"
+#include "queue.h"
+#include "stats.h"
+
+#define SCHED_SERVICE_PREFIX "org.vgpu.Scheduler."
+#define SCHED_PATH           "/org/vgpu/Scheduler1"
+#define SCHED_INTERFACE      "org.vgpu.Scheduler1"
+#define SCHED_STOP_TIMEOUT_USEC (2 * 1000000ULL) /* SIGTERM → SIGKILL for an ending executor */
+
+typedef struct Sched Sched;
+
+typedef enum VmState {
+        VM_RUNNING,   /* executor ready: commands are queued and dispatched */
+        VM_DETACHING, /* DETACH received: executor asked to stop; DETACHED follows its exit */
+        VM_DEAD,      /* executor died: commands complete DEVICE_ERROR until ingestd detaches or re-attaches */
+} VmState;
+
+/* A dispatched command, kept until its completion: executors complete in order, so a FIFO. */
+typedef struct InFlight {
+        uint64_t tag, seq;
+        uint16_t opcode;
+        uint8_t priority;
+        uint64_t wait_ns; /* ingest → dispatch */
+} InFlight;
+
+typedef struct Vm {
+        Sched *sched;
+        uint32_t vm_id;
+        uint64_t generation;
+        uint64_t memory_quota;
+        VmState state;
+        uint32_t detach_status;
+        Executor *executor;
+        pid_t pid;
+        sd_event_source *child_source, *notify_source, *kill_timer;
+        InFlight in_flight[QUEUE_MAX_IN_FLIGHT_MAX];
+        unsigned in_flight_head, n_in_flight;
+        /* usage, for ListVms / GetStats */
+        uint8_t last_priority;
+        uint64_t commands, errors, exec_ns;
+        struct Vm *next;
+} Vm;
+
+typedef struct PoolLink {
+        int listen_fd, conn_fd;
+        sd_event_source *listen_source, *conn_source, *wait_source;
+        int wait_fd;   /* ingestd kicks us */
+        int notify_fd; /* we kick ingestd */
+        void *region;
+        size_t region_size;
+        bool up;     /* handshake done: the rings are attached */
+        bool broken; /* a violation seen mid-pump: disconnect at the next safe point */
+        VgpuHostRequestConsumer req;
+        VgpuHostCompletionProducer cpl;
+        VgpuHostCompletion *outbox; /* completions waiting for space on the ring */
+        size_t n_outbox, allocated_outbox;
+} PoolLink;
+
+struct Sched {
+        const char *pool;
+        const char *executor_path;
+        uint64_t spin_usec;
+        char wait_policy[32];
+        sd_event *event;
+        sd_bus *bus;
+        char socket_path[108];
+        Queue *queue;
+        Vm *vms;
+        unsigned n_vms;
+        PoolLink link;
+        SchedStats stats;
+        bool stopping;
+};
+
+uint64_t now_ns(void);
+
+/* pool-link.c */
+int pool_link_listen(Sched *s);
+void pool_link_close(Sched *s);
+/* Drops the connection: every VM detached, every queued command gone; then accepts a new one. */
+void pool_link_disconnect(Sched *s, const char *why);
+int pool_link_send_event(Sched *s, VgpuPoolEventKind kind, uint32_t vm_id, uint64_t generation, int error,
+                         const char *backend);
+/* Queues a completion for ingestd (on the ring, or in the outbox while it is full). */
+void pool_link_complete(Sched *s, const VgpuHostCompletion *c);
+/* Takes every request on the ring into sched_ingest(); returns how many. */
+int pool_link_receive(Sched *s);
+/* Moves the outbox onto the ring and publishes, notifying ingestd when it asked for it. */
+int pool_link_flush(Sched *s);
+bool pool_link_has_work(const Sched *s);
+int pool_link_prepare_wait(Sched *s);
+
+/* dispatch.c */
+void vm_attach(Sched *s, const VgpuPoolAttach *a, const VgpuRegionRef *region);
+void vm_detach(Sched *s, const VgpuPoolDetach *d);
+void vm_drop_all(Sched *s);
+void sched_ingest(Sched *s, const VgpuHostRequest *r);
+/* Completions from every executor, then dispatch: returns the work done. */
+int sched_pump(Sched *s);
+bool sched_has_work(const Sched *s);
+int sched_prepare_wait(Sched *s);
+/* Ends every executor (SIGTERM, then SIGKILL after SCHED_STOP_TIMEOUT_USEC) and reaps it. */
+void sched_stop_executors(Sched *s);
+
+/* sched-bus.c */
+extern const sd_bus_vtable sched_vtable[];
