@@ -17,6 +17,16 @@ trap 'rm -rf "$tmp"' EXIT
 
 expect_exit "org.vgpu.Config1.conf opens exactly the unprivileged methods of org.vgpu.Config1.xml" 0 \
         python3 "$tool" "$xml" "$policy"
+expect_exit "org.vgpu.Scheduler1.conf opens exactly the methods of org.vgpu.Scheduler1.xml" 0 \
+        python3 "$tool" --interface org.vgpu.Scheduler1 --bus-name-prefix org.vgpu.Scheduler \
+        --object-path /org/vgpu/Scheduler1 "$VGPU_SOURCE_DIR/dbus-interfaces/org.vgpu.Scheduler1.xml" \
+        "$VGPU_SOURCE_DIR/systemd-units/dbus/org.vgpu.Scheduler1.conf"
+
+# Every interface file is well-formed XML (a "--" inside a comment is not).
+for f in "$VGPU_SOURCE_DIR"/dbus-interfaces/*.xml "$VGPU_SOURCE_DIR"/systemd-units/dbus/*.conf; do
+        expect_exit "$(basename "$f") is well-formed XML" 0 \
+                python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$f"
+done
 
 # broken NAME EXPECTED_MESSAGE SED_EXPRESSION: the tool fails on a copy edited by SED_EXPRESSION and
 # says what is wrong.

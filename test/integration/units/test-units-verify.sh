@@ -129,4 +129,23 @@ sed -e "s|^ExecStart=.*|ExecStart=$tmp/no-such-binary|" "$tmp/units/vgpu-configd
 expect_exit "verify fails on a copy whose ExecStart= binary does not exist" 1 \
         systemd-analyze verify --man=no "$tmp/units/vgpu-broken.service"
 
+# The scheduler's template unit, verified as an instance (vgpu-schedd@A) beside the configd unit it is
+# ordered after, with the same ExecStart= substitution; and rated by the same threshold.
+schedd_unit=$units/vgpu-schedd@.service
+schedd_bin=$VGPU_BUILD_DIR/vgpu-schedd
+if [ -f "$schedd_unit" ] && [ -x "$schedd_bin" ]; then
+        sed "s|^ExecStart=[^ ]*|ExecStart=$schedd_bin|" "$schedd_unit" >"$tmp/units/vgpu-schedd@.service"
+        assert_contains "vgpu-schedd@.service starts the scheduler of its instance's pool" \
+                "vgpu-schedd --pool=%i" "$(grep ^ExecStart= "$schedd_unit")"
+        # An instance is verified by naming it beside its template, from that directory.
+        cd "$tmp/units" || exit 1
+        verify_clean "systemd-analyze verify: vgpu-schedd@A.service, no warnings" --man=no ./vgpu-schedd@A.service
+        out=$(systemd-analyze security --offline=yes --threshold=15 ./vgpu-schedd@A.service 2>&1)
+        cd - >/dev/null || exit 1
+        expect_exit "systemd-analyze security: vgpu-schedd@A exposure at most 1.5" 0 \
+                test -n "$(grep -o 'exposure level for [^:]*: [01]\.[0-5]' <<<"$out")"
+else
+        ok "vgpu-schedd@.service verified # SKIP vgpu-schedd is not built"
+fi
+
 done_testing
