@@ -14,6 +14,10 @@
 #define VGPU_CONFIG_PATH "/org/vgpu/Config1"
 #define VGPU_CONFIG_INTERFACE "org.vgpu.Config1"
 
+#define VGPU_INGEST_SERVICE "org.vgpu.Ingest1"
+#define VGPU_INGEST_PATH "/org/vgpu/Ingest1"
+#define VGPU_INGEST_INTERFACE "org.vgpu.Ingest1"
+
 #define VGPU_IOMMU_SERVICE "org.vgpu.Iommu1"
 #define VGPU_IOMMU_PATH "/org/vgpu/Iommu1"
 #define VGPU_IOMMU_INTERFACE "org.vgpu.Iommu1"
@@ -31,6 +35,7 @@
 #define VGPU_ERROR_CAPACITY_BELOW_USE "org.vgpu.Error.CapacityBelowUse"
 #define VGPU_ERROR_ACCESS_DENIED "org.vgpu.Error.AccessDenied"
 #define VGPU_ERROR_STORAGE_FAILURE "org.vgpu.Error.StorageFailure"
+#define VGPU_ERROR_NOT_CONNECTED "org.vgpu.Error.NotConnected" /* Ingest1: the VM has no guest connected */
 
 /* sd-bus.h defines sd_bus_flush_close_unrefp(), sd_bus_message_unrefp(), … for these. */
 #define _cleanup_bus_ _cleanup_(sd_bus_flush_close_unrefp)

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vgpu-ingestd's service context: what main.c, the configd mirror, the channels, the pool links and the
+ * D-Bus side share. One thread, one sd-event loop. */
+#pragma once
+
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "bus-util.h"
+#include "vm-table.h"
+
+typedef struct PoolLink PoolLink;
+
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        char *runtime_dir;
+        char *vm_dir;      /* $runtime_dir/vm: the per-VM sockets */
+        char *sched_dir;   /* $runtime_dir/sched: the schedulers' sockets */
+        char *admin_group; /* NULL: root only */
+        VmTable vms;
+        PoolLink **links; /* one per pool that a connected VM needed, created on demand */
+        size_t n_links;
+        uint64_t next_generation; /* attachments: a reconnect or a pool move takes the next one */
+        bool synced;              /* the mirror has read configd's state at least once */
+        bool ready;               /* READY=1 sent */
+        bool stopping;
+} Manager;
+
+/* config-mirror.c: configd's VMs, kept current from its signals. */
+int mirror_start(Manager *m);
+
+/* ingest-bus.c */
+extern const sd_bus_vtable ingest_vtable[];
+
+/* pool-link.c keeps the links; the manager finds or creates them by pool name. */
+PoolLink *manager_pool_link(Manager *m, const char *pool);
+void manager_free_links(Manager *m);
