@@ -26,6 +26,8 @@
  * service is given up. */
 #define RESTART_LIMIT_BURST         10u
 #define RESTART_LIMIT_INTERVAL_USEC (60 * USEC_PER_SEC)
+/* Pools one devstack runs schedulers for (--pools). */
+#define POOL_LIST_MAX 32
 /* Lines of a log shown when something fails to start. */
 #define LOG_TAIL_LINES 20u
 
@@ -75,8 +77,9 @@ bool exit_is_clean(const siginfo_t *si);
 typedef struct ServiceDefinition {
         const char *name;        /* names the log, pid and notify files */
         const char *executable;  /* NULL: the name */
-        const char *const *args; /* each may hold "{state_dir}" or "{runtime_dir}" */
+        const char *const *args; /* each may hold "{state_dir}", "{runtime_dir}" or "{pool}" */
         bool takes_admin_group;  /* gets --admin-group=GROUP when vgpu-devstack was given one */
+        bool per_pool;           /* a template (as vgpu-schedd@.service): one instance NAME@POOL per pool */
 } ServiceDefinition;
 
 typedef enum ServiceState {
@@ -90,6 +93,8 @@ typedef enum ServiceState {
 typedef struct Service {
         Stack *stack;
         const ServiceDefinition *definition;
+        char *name;       /* the definition's name, or NAME@POOL for an instance; names its files */
+        const char *pool; /* an instance's pool (the stack's string); NULL otherwise */
         Process process;
         ServiceState state;
         char *binary;
@@ -143,6 +148,8 @@ struct Stack {
         int lock_fd;
 
         const char *admin_group; /* NULL: not passed */
+        char **pools;            /* one scheduler instance each; NULL-terminated */
+        char **without;          /* services not to start (--without); NULL-terminated, or NULL */
         char **command;          /* NULL: wait for SIGINT or SIGTERM */
         Process command_process;
 
@@ -153,7 +160,8 @@ struct Stack {
 };
 
 /* stack.c: the phases. */
-int stack_setup(Stack *s, const char *state_dir, const char *admin_group, char **command);
+int stack_setup(Stack *s, const char *state_dir, const char *admin_group, char **pools, char **without,
+                char **command);
 int stack_run(Stack *s);
 void stack_done(Stack *s);
 void stack_bus_ready(Stack *s);

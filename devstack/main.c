@@ -7,6 +7,7 @@
 
 #include "devstack.h"
 #include "log.h"
+#include "names.h"
 
 #define EXIT_USAGE 2
 
@@ -14,6 +15,11 @@ static const char *arg_state_dir;
 static const char *arg_admin_group;
 static bool arg_quiet;
 static char **arg_command;
+/* The pools of a fresh store: one scheduler each unless --pools says otherwise. */
+static char *arg_pools_storage[POOL_LIST_MAX + 1] = {(char *)"A", (char *)"B"};
+static char *arg_pools_text;
+static char *arg_without_storage[8];
+static char *arg_without_text;
 
 static void help(void)
 {
@@ -28,6 +34,9 @@ static void help(void)
                "  --state-dir=DIR      where the stack keeps its database, logs and sockets (required;\n"
                "                       created when missing)\n"
                "  --admin-group=GROUP  pass --admin-group=GROUP to the services\n"
+               "  --pools=A,B,…        start one scheduler (vgpu-schedd --pool=P) per pool (default: A,B,\n"
+               "                       the pools of a fresh store); name every pool the store holds\n"
+               "  --without=NAME,…     do not start these services (e.g. vgpu-ingestd, to run it by hand)\n"
                "  -q --quiet           show only warnings and errors\n"
                "  -h --help            show this help\n"
                "  --version            show the version\n"
@@ -50,13 +59,55 @@ _printf_(1, 2) static int usage_error(const char *format, ...)
         return -EINVAL;
 }
 
+/* "A,B,C" into arg_pools_storage (pointing into a copy of the text); -EINVAL on a bad or repeated id. */
+static int parse_pools(const char *text)
+{
+        size_t n = 0;
+
+        free(arg_pools_text);
+        arg_pools_text = strdup(text);
+        if (!arg_pools_text)
+                return -ENOMEM;
+        for (char *save = NULL, *id = strtok_r(arg_pools_text, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+                if (!pool_id_is_valid(id) || n >= POOL_LIST_MAX)
+                        return -EINVAL;
+                for (size_t k = 0; k < n; k++)
+                        if (streq(arg_pools_storage[k], id))
+                                return -EINVAL;
+                arg_pools_storage[n++] = id;
+        }
+        arg_pools_storage[n] = NULL;
+        return n > 0 ? 0 : -EINVAL;
+}
+
+/* "vgpu-ingestd,vgpu-schedd" into arg_without_storage (pointing into a copy of the text). Names are not
+ * checked against the table: a name that matches nothing simply starts nothing less. */
+static int parse_without(const char *text)
+{
+        size_t n = 0;
+
+        free(arg_without_text);
+        arg_without_text = strdup(text);
+        if (!arg_without_text)
+                return -ENOMEM;
+        for (char *save = NULL, *w = strtok_r(arg_without_text, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                if (n + 1 >= ELEMENTSOF(arg_without_storage))
+                        return -EINVAL;
+                arg_without_storage[n++] = w;
+        }
+        arg_without_storage[n] = NULL;
+        return n > 0 ? 0 : -EINVAL;
+}
+
 /* Returns 1 to go on, 0 to exit successfully, -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[])
 {
-        enum { ARG_STATE_DIR = 0x100, ARG_ADMIN_GROUP, ARG_VERSION };
+        enum { ARG_STATE_DIR = 0x100, ARG_ADMIN_GROUP, ARG_POOLS, ARG_WITHOUT, ARG_VERSION };
         static const struct option options[] = {
                 {"state-dir", required_argument, NULL, ARG_STATE_DIR},
                 {"admin-group", required_argument, NULL, ARG_ADMIN_GROUP},
+                {"pools", required_argument, NULL, ARG_POOLS},
+                {"without", required_argument, NULL, ARG_WITHOUT},
                 {"quiet", no_argument, NULL, 'q'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, ARG_VERSION},
@@ -82,6 +133,18 @@ static int parse_argv(int argc, char *argv[])
                         break;
                 case ARG_ADMIN_GROUP:
                         arg_admin_group = optarg;
+                        break;
+                case ARG_WITHOUT:
+                        if (parse_without(optarg) < 0)
+                                return usage_error("Invalid --without '%s': expected service names separated by "
+                                                   "commas (at most %zu).", optarg,
+                                                   ELEMENTSOF(arg_without_storage) - 1);
+                        break;
+                case ARG_POOLS:
+                        if (parse_pools(optarg) < 0)
+                                return usage_error("Invalid --pools '%s': expected pool ids separated by commas "
+                                                   "(at most %d, each a letter followed by letters, digits or '_').",
+                                                   optarg, POOL_LIST_MAX);
                         break;
                 case 'q':
                         arg_quiet = true;
@@ -134,8 +197,11 @@ int main(int argc, char *argv[])
                 return EXIT_FAILURE;
         }
 
-        r = stack_setup(&stack, arg_state_dir, arg_admin_group, arg_command);
+        r = stack_setup(&stack, arg_state_dir, arg_admin_group, arg_pools_storage, arg_without_storage,
+                        arg_command);
         status = r < 0 ? EXIT_FAILURE : stack_run(&stack);
         stack_done(&stack);
+        free(arg_pools_text);
+        free(arg_without_text);
         return status;
 }

@@ -49,7 +49,7 @@ static void service_notified(Service *svc, char *message)
                 if (streq(line, "READY=1"))
                         ready = true;
                 else if (strncmp(line, "STATUS=", 7) == 0)
-                        log_debug("%s: %s", svc->definition->name, line + 7);
+                        log_debug("%s: %s", svc->name, line + 7);
         if (ready)
                 service_ready(svc);
 }
@@ -86,7 +86,7 @@ static int on_notify(sd_event_source *source, int fd, uint32_t revents, void *us
         pid = sender_pid(&mh);
         if (pid <= 0 || pid != svc->process.pid) {
                 log_debug("Ignoring a message on %s from pid %d, not the main process of %s.", svc->notify_path,
-                          (int)pid, svc->definition->name);
+                          (int)pid, svc->name);
                 return 0;
         }
         message[n] = '\0';

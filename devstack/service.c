@@ -8,18 +8,27 @@
 #include "log.h"
 
 /* Every vgpu service, in start order (each may need the ones before it on the bus). A new service is one
- * more entry; arguments may name "{state_dir}" and "{runtime_dir}". */
+ * more entry; arguments may name "{state_dir}", "{runtime_dir}" and, in a per-pool template, "{pool}". */
 static const ServiceDefinition service_table[] = {
         {
                 .name = "vgpu-configd",
                 .args = (const char *const[]){"--database={state_dir}/config.db", NULL},
                 .takes_admin_group = true,
         },
+        {
+                .name = "vgpu-schedd",
+                .args = (const char *const[]){"--pool={pool}", NULL},
+                .per_pool = true,
+        },
+        {
+                .name = "vgpu-ingestd",
+                .takes_admin_group = true,
+        },
 };
 
-static char *expand_arg(const Stack *s, const char *template)
+static char *expand_arg(const Stack *s, const char *pool, const char *template)
 {
-        static const char state_key[] = "{state_dir}", runtime_key[] = "{runtime_dir}";
+        static const char state_key[] = "{state_dir}", runtime_key[] = "{runtime_dir}", pool_key[] = "{pool}";
         _cleanup_fclose_ FILE *f = NULL;
         char *result = NULL;
         size_t size;
@@ -34,6 +43,9 @@ static char *expand_arg(const Stack *s, const char *template)
                 } else if (strncmp(p, runtime_key, strlen(runtime_key)) == 0) {
                         fputs(s->runtime_dir, f);
                         p += strlen(runtime_key);
+                } else if (pool && strncmp(p, pool_key, strlen(pool_key)) == 0) {
+                        fputs(pool, f);
+                        p += strlen(pool_key);
                 } else
                         fputc(*p++, f);
         if (fclose(TAKE_PTR(f)) != 0)
@@ -54,7 +66,7 @@ static int build_argv(Service *svc)
                 return log_oom();
         svc->argv[i++] = strdup(svc->binary);
         for (size_t k = 0; k < n; k++)
-                svc->argv[i++] = expand_arg(s, d->args[k]);
+                svc->argv[i++] = expand_arg(s, svc->pool, d->args[k]);
         if (d->takes_admin_group && s->admin_group)
                 svc->argv[i++] = strprintf("--admin-group=%s", s->admin_group);
         for (size_t k = 0; k < i; k++)
@@ -93,14 +105,18 @@ static int find_binary(const char *executable, char **ret)
                                executable, strempty(dirs[0]), dirs[1]);
 }
 
-static int service_init(Stack *s, Service *svc, const ServiceDefinition *d)
+static int service_init(Stack *s, Service *svc, const ServiceDefinition *d, const char *pool)
 {
-        const char *name = d->name;
+        const char *name;
         int r;
 
-        *svc = (Service){.stack = s, .definition = d, .notify_fd = -1};
+        *svc = (Service){.stack = s, .definition = d, .pool = pool, .notify_fd = -1};
+        svc->name = pool ? strprintf("%s@%s", d->name, pool) : strdup(d->name);
+        if (!svc->name)
+                return log_oom();
+        name = svc->name;
         svc->process = (Process){.stack = s, .name = name};
-        r = find_binary(d->executable ?: name, &svc->binary);
+        r = find_binary(d->executable ?: d->name, &svc->binary);
         if (r < 0)
                 return r;
         svc->log_path = strprintf("%s/%s.log", s->log_dir, name);
@@ -115,19 +131,42 @@ static int service_init(Stack *s, Service *svc, const ServiceDefinition *d)
         return service_listen_notify(svc);
 }
 
+static bool service_wanted(const Stack *s, const ServiceDefinition *d)
+{
+        for (char **w = s->without; w && *w; w++)
+                if (streq(*w, d->name))
+                        return false;
+        return true;
+}
+
+/* How many processes a definition stands for: one, one per pool, or none (--without). */
+static size_t service_instances(const Stack *s, const ServiceDefinition *d, size_t n_pools)
+{
+        if (!service_wanted(s, d))
+                return 0;
+        return d->per_pool ? n_pools : 1;
+}
+
 int services_prepare(Stack *s)
 {
+        size_t n_pools = 0, n = 0;
         int r;
 
-        s->services = calloc(ELEMENTSOF(service_table), sizeof(Service));
+        while (s->pools && s->pools[n_pools])
+                n_pools++;
+        for (size_t i = 0; i < ELEMENTSOF(service_table); i++)
+                n += service_instances(s, &service_table[i], n_pools);
+        s->services = calloc(n ? n : 1, sizeof(Service));
         if (!s->services)
                 return log_oom();
-        for (size_t i = 0; i < ELEMENTSOF(service_table); i++) {
-                r = service_init(s, &s->services[i], &service_table[i]);
-                s->n_services = i + 1;
-                if (r < 0)
-                        return r;
-        }
+        for (size_t i = 0; i < ELEMENTSOF(service_table); i++)
+                for (size_t k = 0; k < service_instances(s, &service_table[i], n_pools); k++) {
+                        r = service_init(s, &s->services[s->n_services], &service_table[i],
+                                         service_table[i].per_pool ? s->pools[k] : NULL);
+                        s->n_services++;
+                        if (r < 0)
+                                return r;
+                }
         return 0;
 }
 
@@ -150,7 +189,7 @@ static char **service_environment(const Service *svc)
 static int on_ready_timeout(sd_event_source *source, uint64_t usec, void *userdata)
 {
         Service *svc = userdata;
-        const char *name = svc->definition->name;
+        const char *name = svc->name;
         unsigned seconds = (unsigned)(READY_TIMEOUT_USEC / USEC_PER_SEC);
 
         svc->timer = sd_event_source_disable_unref(svc->timer);
@@ -193,18 +232,18 @@ int service_start(Service *svc)
         if (r < 0)
                 return r;
         svc->state = SERVICE_STARTING;
-        log_debug("Started %s (pid %d).", svc->definition->name, (int)svc->process.pid);
+        log_debug("Started %s (pid %d).", svc->name, (int)svc->process.pid);
 
         r = sd_event_add_time_relative(svc->stack->event, &svc->timer, CLOCK_MONOTONIC, READY_TIMEOUT_USEC, 0,
                                        on_ready_timeout, svc);
         if (r < 0)
-                return log_error_errno(r, "Failed to arm the readiness timeout of %s: %m", svc->definition->name);
+                return log_error_errno(r, "Failed to arm the readiness timeout of %s: %m", svc->name);
         return 0;
 }
 
 void service_ready(Service *svc)
 {
-        const char *name = svc->definition->name;
+        const char *name = svc->name;
 
         if (svc->state != SERVICE_STARTING)
                 return; /* READY=1 again, e.g. after a reload */
@@ -228,7 +267,7 @@ static int on_restart_timer(sd_event_source *source, uint64_t usec, void *userda
         svc->timer = sd_event_source_disable_unref(svc->timer);
         r = service_start(svc);
         if (r < 0) {
-                log_error_errno(r, "Failed to restart %s; giving up on it: %m", svc->definition->name);
+                log_error_errno(r, "Failed to restart %s; giving up on it: %m", svc->name);
                 svc->state = SERVICE_FAILED;
         }
         return 0;
@@ -237,7 +276,7 @@ static int on_restart_timer(sd_event_source *source, uint64_t usec, void *userda
 /* As StartLimitBurst= within StartLimitIntervalSec=; the delay doubles from RESTART_DELAY_USEC. */
 static void service_schedule_restart(Service *svc, pid_t pid, const char *how)
 {
-        const char *name = svc->definition->name;
+        const char *name = svc->name;
         uint64_t now = 0, delay = RESTART_DELAY_USEC;
         int r;
 
@@ -274,7 +313,7 @@ static int on_service_exit(sd_event_source *source, const siginfo_t *si, void *u
 {
         Service *svc = userdata;
         Stack *s = svc->stack;
-        const char *name = svc->definition->name;
+        const char *name = svc->name;
         pid_t pid = svc->process.pid;
         bool starting = svc->state == SERVICE_STARTING;
         char how[64];
@@ -333,6 +372,7 @@ void services_done(Stack *s)
                 free(svc->argv);
                 free(svc->binary);
                 free(svc->log_path);
+                free(svc->name);
                 free(svc->pid_path);
                 free(svc->notify_path);
                 free(svc->notify_env);

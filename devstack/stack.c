@@ -50,11 +50,13 @@ static int setup_event_loop(Stack *s)
         return 0;
 }
 
-int stack_setup(Stack *s, const char *state_dir, const char *admin_group, char **command)
+int stack_setup(Stack *s, const char *state_dir, const char *admin_group, char **pools, char **without,
+                char **command)
 {
         int r;
 
-        *s = (Stack){.lock_fd = -1, .admin_group = admin_group, .command = command};
+        *s = (Stack){.lock_fd = -1, .admin_group = admin_group, .pools = pools, .without = without,
+                     .command = command};
         s->bus.address_fd = -1;
         s->bus.process = (Process){.stack = s, .name = "dbus-daemon"};
         s->command_process = (Process){.stack = s, .name = command ? command[0] : "COMMAND"};

@@ -165,6 +165,10 @@ static int link_region_new(PoolLink *l, int *ret_memfd)
         r = vgpu_link_format(l->region, l->region_size, POOL_LINK_SLOTS, POOL_LINK_SLOTS, &g);
         if (r >= 0)
                 r = vgpu_link_attach_scheduler(l->region, &g, &l->req, &l->cpl);
+        /* Ask for a notification with the first completion: we consume that ring only when woken, so an
+         * event index left at 0 would never be reached. */
+        if (r >= 0)
+                r = vgpu_ring_consumer_prepare_wait(&l->cpl.ring);
         if (r < 0)
                 return r;
         *ret_memfd = TAKE_FD(fd);

@@ -6,7 +6,8 @@
 source "$(dirname "$0")/../lib.sh"
 
 : "${VGPU_INGEST_GUEST:=$VGPU_BUILD_DIR/test/integration/ingestd/ingest-guest}"
-devstack_reexec -- "$@"
+# This test runs its own vgpu-ingestd, and no scheduler (it checks what a guest sees without one).
+devstack_reexec --without=vgpu-ingestd,vgpu-schedd -- "$@"
 
 guest() { "$VGPU_INGEST_GUEST" "$@"; }
 sock() { echo "$VGPU_RUNTIME_DIR/vm/$1.sock"; }
