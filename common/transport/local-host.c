@@ -170,11 +170,25 @@ static int check_eventfd(int fd)
                 return r;
         if (!streq(kind, "anon_inode:[eventfd]"))
                 return VGPU_LOCAL_REFUSED_NOT_EVENTFD;
-        /* Our notify and ack must never block. The guest shares this file description and can clear the
-         * flag again; ack() does not depend on it (RWF_NOWAIT), see docs/transport.md for notify(). */
+        /* Our ack must never block. The guest shares this file description and can clear the flag again;
+         * ack() does not depend on it (RWF_NOWAIT). The host never writes an eventfd of the guest's. */
         flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 return negative_errno();
+        return 0;
+}
+
+/* The host's wake-up for the guest: an AF_UNIX datagram socket (the guest keeps the other end). */
+static int check_notify_socket(int fd)
+{
+        int domain = 0, type = 0;
+        socklen_t len = sizeof(int);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX)
+                return VGPU_LOCAL_REFUSED_NOT_EVENTFD;
+        len = sizeof(int);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_DGRAM)
+                return VGPU_LOCAL_REFUSED_NOT_EVENTFD;
         return 0;
 }
 
@@ -193,7 +207,7 @@ static int hello_check_fds(const HelloMessage *m)
         r = check_eventfd(m->fds[1]);
         if (r != 0)
                 return r;
-        return check_eventfd(m->fds[2]);
+        return check_notify_socket(m->fds[2]);
 }
 
 static int reply_send(int conn, uint8_t status, uint32_t reason)
@@ -226,6 +240,7 @@ static int host_endpoint_build(HelloMessage *m, LocalEndpoint *l)
         l->memfd = TAKE_FD(m->fds[0]);
         l->base.wait_fd = TAKE_FD(m->fds[1]);
         l->notify_fd = TAKE_FD(m->fds[2]);
+        l->notify_is_socket = true;
         region = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, l->memfd, 0);
         if (region == MAP_FAILED)
                 return negative_errno();

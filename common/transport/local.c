@@ -26,7 +26,7 @@ static const char *const refusal_table[_VGPU_LOCAL_REFUSED_MAX] = {
         [VGPU_LOCAL_REFUSED_SEALS] = "memfd seals are not shrink|grow|seal (without write)",
         [VGPU_LOCAL_REFUSED_SIZE_MISMATCH] = "memfd size differs from the hello",
         [VGPU_LOCAL_REFUSED_SIZE_RANGE] = "region size out of range",
-        [VGPU_LOCAL_REFUSED_NOT_EVENTFD] = "notification fd is not an eventfd",
+        [VGPU_LOCAL_REFUSED_NOT_EVENTFD] = "notification fds are not an eventfd and a datagram socket",
         [VGPU_LOCAL_REFUSED_GEOMETRY] = "channel header geometry is invalid",
         [VGPU_LOCAL_REFUSED_LAYOUT_VERSION] = "channel layout version not supported",
 };
@@ -46,6 +46,17 @@ static int local_notify(VgpuEndpoint *e)
         uint64_t one = 1;
         ssize_t n;
 
+        if (l->notify_is_socket) {
+                /* The host wakes its guest with a one-byte datagram. MSG_DONTWAIT makes this send
+                 * non-blocking whatever the guest does to the shared file description (it could clear
+                 * O_NONBLOCK, which a write() to a shared eventfd would obey, and fill the counter: the host
+                 * would then block). A full queue (EAGAIN, ENOBUFS) already holds a wake-up; a guest that is
+                 * gone (ECONNREFUSED) is noticed through the hang-up. */
+                n = send(l->notify_fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n >= 0 || errno == EAGAIN || errno == ENOBUFS || errno == ECONNREFUSED)
+                        return 0;
+                return negative_errno();
+        }
         n = write(l->notify_fd, &one, sizeof(one));
         if (n == sizeof(one))
                 return 0;
@@ -57,10 +68,19 @@ static int local_notify(VgpuEndpoint *e)
 
 static int local_ack(VgpuEndpoint *e)
 {
+        LocalEndpoint *l = (LocalEndpoint *)e;
         uint64_t value;
         struct iovec iov = {.iov_base = &value, .iov_len = sizeof(value)};
         ssize_t n;
 
+        if (l->wait_is_socket) {
+                char drain[64];
+
+                /* Every queued wake-up at once: one per notification, all meaning "look at the rings". */
+                while ((n = recv(e->wait_fd, drain, sizeof(drain), MSG_DONTWAIT)) >= 0)
+                        ;
+                return errno == EAGAIN ? 0 : negative_errno();
+        }
         /* RWF_NOWAIT makes this one read non-blocking whatever the file's flags: the guest shares the
          * file description of the host's eventfds and could clear O_NONBLOCK on it, then drain the
          * counter between our wake-up and this read. Older kernels: fall back on our O_NONBLOCK. */
@@ -314,24 +334,33 @@ static int guest_handshake(const char *path, LocalEndpoint *l)
                 .region_size = l->base.region_size,
         };
         struct sockaddr_un sa;
-        int r, fds[VGPU_LOCAL_HELLO_FDS];
+        int r, fds[VGPU_LOCAL_HELLO_FDS], pair[2];
 
         r = sockaddr_fill(&sa, path);
         if (r < 0)
                 return r;
-        /* Guest→host is the host's wait fd, host→guest ours; non-blocking so notify/ack never stall. */
+        /* Guest → host: an eventfd the host waits on. Host → guest: a datagram socket pair, one end for us to
+         * wait on, the other for the host to send on (docs/transport.md: why not a second eventfd). */
         l->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        l->base.wait_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0)
+                return negative_errno();
+        l->base.wait_fd = pair[0];
+        l->wait_is_socket = true;
         l->base.hangup_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (l->notify_fd < 0 || l->base.wait_fd < 0 || l->base.hangup_fd < 0)
+        if (l->notify_fd < 0 || l->base.hangup_fd < 0) {
+                close(pair[1]);
                 return negative_errno();
-        if (connect(l->base.hangup_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        }
+        if (connect(l->base.hangup_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                close(pair[1]);
                 return negative_errno();
+        }
 
         fds[0] = l->memfd;
         fds[1] = l->notify_fd;
-        fds[2] = l->base.wait_fd;
+        fds[2] = pair[1];
         r = vgpu_local_send_hello(l->base.hangup_fd, &hello, fds, ELEMENTSOF(fds));
+        close(pair[1]); /* the host's end: ours no longer */
         if (r < 0)
                 return r;
         return vgpu_local_receive_reply(l->base.hangup_fd, VGPU_LOCAL_HANDSHAKE_TIMEOUT_MS);

@@ -13,7 +13,7 @@
 
 #define VGPU_LOCAL_HELLO_MAGIC          UINT32_C(0x484c4756) /* "VGLH" in memory */
 #define VGPU_LOCAL_TRANSPORT_VERSION    1
-#define VGPU_LOCAL_HELLO_FDS            3 /* memfd, guest→host eventfd, host→guest eventfd, in that order */
+#define VGPU_LOCAL_HELLO_FDS            3 /* memfd, guest→host eventfd, host→guest datagram socket, in order */
 #define VGPU_LOCAL_REGION_SIZE_MIN      4096u
 #define VGPU_LOCAL_SEALS_REQUIRED       (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 #define VGPU_LOCAL_HANDSHAKE_TIMEOUT_MS 5000
@@ -55,7 +55,7 @@ typedef enum VgpuLocalRefusal {
         VGPU_LOCAL_REFUSED_SEALS = 5,           /* memfd lacks SHRINK|GROW|SEAL, or carries WRITE/FUTURE_WRITE */
         VGPU_LOCAL_REFUSED_SIZE_MISMATCH = 6,   /* fstat size differs from the hello's region_size */
         VGPU_LOCAL_REFUSED_SIZE_RANGE = 7,      /* size outside [4096, VGPU_REGION_SIZE_MAX] or not whole pages */
-        VGPU_LOCAL_REFUSED_NOT_EVENTFD = 8,     /* fd 1 or fd 2 is not an eventfd */
+        VGPU_LOCAL_REFUSED_NOT_EVENTFD = 8,     /* fd 1 is not an eventfd, or fd 2 not an AF_UNIX datagram socket */
         VGPU_LOCAL_REFUSED_GEOMETRY = 9,        /* vgpu_channel_geometry_read(): -EPROTO */
         VGPU_LOCAL_REFUSED_LAYOUT_VERSION = 10, /* vgpu_channel_geometry_read(): -EPROTONOSUPPORT */
         _VGPU_LOCAL_REFUSED_MAX,

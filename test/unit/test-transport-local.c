@@ -20,6 +20,7 @@
 #include "proto/channel.h"
 #include "test-helpers.h"
 #include "transport/local.h"
+#include "transport/local-internal.h"
 #include "vgpu-util.h"
 
 #define REGION   (64u * 1024u)
@@ -154,12 +155,63 @@ START_TEST(test_guest_and_host_move_requests_and_completions_with_notifications)
 }
 END_TEST
 
+/* A guest that never takes its wake-ups and does what it can to make the host's notify block: it clears
+ * O_NONBLOCK on every fd it shares with the host and writes the largest value an eventfd counter takes
+ * into both of its notification fds (were the host's wake-up an eventfd shared with the guest, as it once
+ * was, the host's next write would then block for ever). It then sleeps until killed. */
+static int stubborn_guest(int ready_fd)
+{
+        _cleanup_endpoint_ VgpuEndpoint *e = NULL;
+        uint64_t max = UINT64_C(0xfffffffffffffffe);
+        LocalEndpoint *view;
+
+        if (vgpu_local_guest_connect(sock_path, REGION, 16, 16, &e) != 0)
+                return 10;
+        view = (LocalEndpoint *)e;
+        for (int fd = 3; fd < 64; fd++) {
+                int flags = fcntl(fd, F_GETFL);
+                if (flags >= 0)
+                        (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        }
+        (void)!write(view->notify_fd, &max, sizeof(max));
+        (void)!write(e->wait_fd, &max, sizeof(max));
+        (void)!write(ready_fd, "r", 1);
+        pause();
+        return 0;
+}
+
+START_TEST(test_a_guest_cannot_make_the_hosts_notify_block)
+{
+        _cleanup_endpoint_ VgpuEndpoint *e = NULL;
+        VgpuPeer peer;
+        int ready[2];
+        char c;
+        pid_t pid;
+
+        ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0)
+                _exit(stubborn_guest(ready[1]));
+        ck_assert_int_eq(host_accept(&e, &peer), 0);
+        ck_assert_int_eq(read(ready[0], &c, 1), 1);
+        /* Far more wake-ups than any queue holds; a blocked send would hang here (the test's timeout). */
+        for (unsigned i = 0; i < 100000; i++)
+                ck_assert_int_eq(vgpu_endpoint_notify(e), 0);
+        ck_assert_int_eq(vgpu_endpoint_ack(e), 0);
+        kill(pid, SIGKILL);
+        ck_assert_int_eq(wait_child(pid), 128 + SIGKILL);
+        close(ready[0]);
+        close(ready[1]);
+}
+END_TEST
+
 /* ---- Refusals: a hostile guest builds the hello by hand ---- */
 
 /* clang-format off */
 typedef enum Forgery {
         FORGE_REGULAR_FILE, FORGE_PIPE, FORGE_UNSEALED, FORGE_SIZE_MISMATCH, FORGE_OVER_LIMIT, FORGE_BAD_HEADER,
-        FORGE_TWO_FDS, FORGE_FOUR_FDS, FORGE_GARBAGE, FORGE_NOT_EVENTFD, FORGE_OLD_VERSION, FORGE_WRITE_SEALED,
+        FORGE_TWO_FDS, FORGE_FOUR_FDS, FORGE_GARBAGE, FORGE_NOT_EVENTFD, FORGE_EVENTFD_FOR_SOCKET, FORGE_OLD_VERSION, FORGE_WRITE_SEALED,
 } Forgery;
 /* clang-format on */
 
@@ -202,14 +254,16 @@ static int forging_guest(Forgery f)
                                 .hello_size = sizeof(hello),
                                 .region_size = size};
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int fds[4], pipefd[2], sock, r;
+        int fds[4], pipefd[2], pair[2], sock, r;
         size_t n_fds = f == FORGE_TWO_FDS ? 2 : f == FORGE_FOUR_FDS ? 4 : 3;
 
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return 99;
         fds[0] = f == FORGE_PIPE ? pipefd[0] : forged_region(f, size);
         fds[1] = f == FORGE_NOT_EVENTFD ? pipefd[1] : eventfd(0, EFD_CLOEXEC);
-        fds[2] = eventfd(0, EFD_CLOEXEC);
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return 99;
+        fds[2] = f == FORGE_EVENTFD_FOR_SOCKET ? eventfd(0, EFD_CLOEXEC) : pair[1];
         fds[3] = eventfd(0, EFD_CLOEXEC);
         if (f == FORGE_SIZE_MISMATCH)
                 hello.region_size = 2 * REGION;
@@ -264,6 +318,8 @@ static const struct {
         {FORGE_FOUR_FDS, VGPU_LOCAL_REFUSED_FD_COUNT, "host refuses too many fds"},
         {FORGE_GARBAGE, VGPU_LOCAL_REFUSED_HELLO, "host refuses garbage hello bytes"},
         {FORGE_NOT_EVENTFD, VGPU_LOCAL_REFUSED_NOT_EVENTFD, "host refuses a pipe as eventfd"},
+        {FORGE_EVENTFD_FOR_SOCKET, VGPU_LOCAL_REFUSED_NOT_EVENTFD,
+         "host refuses an eventfd for its wake-up of the guest (it must be a datagram socket)"},
         {FORGE_OLD_VERSION, VGPU_LOCAL_REFUSED_VERSION, "host refuses another transport version"},
 };
 
@@ -490,6 +546,7 @@ int main(void)
         tcase_add_loop_test(tc, test_host_refuses_each_forged_hello_closes_its_fds_and_tells_the_guest_why, 0,
                             (int)ELEMENTSOF(refusals));
         tcase_add_test(tc, test_host_survives_a_peer_that_disconnects_mid_hello);
+        tcase_add_test(tc, test_a_guest_cannot_make_the_hosts_notify_block);
         tcase_add_test(tc, test_host_sees_the_hangup_of_a_killed_guest);
         tcase_add_test(tc, test_region_ref_maps_the_same_bytes_in_a_third_process_and_only_a_sealed_memfd);
         tcase_add_test(tc, test_listening_socket_is_0600_and_replaces_only_a_stale_socket);
