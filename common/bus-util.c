@@ -4,6 +4,7 @@
 #include <pwd.h>
 
 #include "bus-util.h"
+#include "log.h"
 
 int bus_open_system(sd_bus **ret)
 {
@@ -137,6 +138,37 @@ int bus_caller_is_admin(const BusCaller *caller, gid_t admin_gid)
                 if (groups[i] == admin_gid)
                         return 1;
         return 0;
+}
+
+int bus_authorize_admin(sd_bus_message *m, const char *admin_group, const char *action, BusCaller *ret,
+                        sd_bus_error *error)
+{
+        struct group gr, *grp = NULL;
+        char buf[4096];
+        gid_t gid = (gid_t)-1;
+        BusCaller caller;
+        int r;
+
+        r = bus_get_caller(m, &caller);
+        if (r < 0)
+                return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED,
+                                         "Could not determine who is calling (%s); refusing.", strerror(-r));
+        *ret = caller;
+        if (admin_group && getgrnam_r(admin_group, &gr, buf, sizeof(buf), &grp) == 0 && grp)
+                gid = grp->gr_gid;
+        r = bus_caller_is_admin(&caller, gid);
+        if (r > 0)
+                return 0;
+        if (r < 0)
+                log_warning_errno(r, "Failed to check group membership of uid %u: %m", (unsigned)caller.uid);
+        log_notice("Refused %s() from uid %u (pid %u): not root and not in group '%s'.",
+                   sd_bus_message_get_member(m), (unsigned)caller.uid, (unsigned)caller.pid, strempty(admin_group));
+        if (admin_group)
+                return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED,
+                                         "%s needs root or membership of group '%s' (caller uid %u).", action,
+                                         admin_group, (unsigned)caller.uid);
+        return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED, "%s needs root (caller uid %u).", action,
+                                 (unsigned)caller.uid);
 }
 
 static int entry_read_value(sd_bus_message *m, BusDictEntry *e)

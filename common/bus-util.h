@@ -72,6 +72,14 @@ int bus_get_caller(sd_bus_message *m, BusCaller *ret);
  * Returns 1 if allowed, 0 if not, negative errno on failure. admin_gid (gid_t)-1 means root only. */
 int bus_caller_is_admin(const BusCaller *caller, gid_t admin_gid);
 
+/* The whole check of a privileged method: who calls (from the bus), whether that is root or a member of
+ * `admin_group` (looked up now, so a group created later counts at once; NULL: root only), a notice in the
+ * log when refused, and org.vgpu.Error.AccessDenied saying that `action` (e.g. "Changing the vgpu
+ * configuration") needs it. Returns 0 when allowed (with the caller in *ret), else a negative value with
+ * `error` set. */
+int bus_authorize_admin(sd_bus_message *m, const char *admin_group, const char *action, BusCaller *ret,
+                        sd_bus_error *error);
+
 /* A variant value read out of an a{sv} record, for clients that print records generically. */
 typedef enum BusValueType {
         BUS_VALUE_STRING,

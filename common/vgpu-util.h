@@ -99,3 +99,18 @@ static inline void *mfree(void *p)
         free(p);
         return NULL;
 }
+
+/* Replaces *dst with a copy of value (NULL stays NULL); -ENOMEM leaves *dst as it was. */
+static inline int free_and_strdup(char **dst, const char *value)
+{
+        char *copy = NULL;
+
+        if (value) {
+                copy = strdup(value);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(*dst);
+        *dst = copy;
+        return 0;
+}

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The org.vgpu.Config1 vtable, properties, authorization, error naming and change signals. */
-#include <grp.h>
 #include <inttypes.h>
 
 #include "config-bus.h"
@@ -8,37 +7,12 @@
 
 int manager_authorize(Manager *m, sd_bus_message *msg, AuditActor *who, sd_bus_error *error)
 {
-        struct group gr, *grp = NULL;
-        char buf[4096];
-        gid_t gid = (gid_t)-1;
-        BusCaller caller;
+        BusCaller caller = { 0 };
         int r;
 
-        r = bus_get_caller(msg, &caller);
-        if (r < 0)
-                return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED,
-                                         "Could not determine who is calling (%s); refusing the change.",
-                                         strerror(-r));
+        r = bus_authorize_admin(msg, m->admin_group, "Changing the vgpu configuration", &caller, error);
         *who = (AuditActor){ .uid = (uint32_t)caller.uid, .pid = (uint32_t)caller.pid };
-
-        /* Resolved per call, so a group created after start-up (sysusers) takes effect without a restart. */
-        if (m->admin_group && getgrnam_r(m->admin_group, &gr, buf, sizeof(buf), &grp) == 0 && grp)
-                gid = grp->gr_gid;
-
-        r = bus_caller_is_admin(&caller, gid);
-        if (r > 0)
-                return 0;
-        if (r < 0)
-                log_warning_errno(r, "Failed to check group membership of uid %u: %m", (unsigned)caller.uid);
-        log_notice("Refused %s() from uid %u (pid %u): not root and not in group '%s'.",
-                   sd_bus_message_get_member(msg), (unsigned)caller.uid, (unsigned)caller.pid,
-                   strempty(m->admin_group));
-        if (m->admin_group)
-                return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED,
-                                         "Changing the vgpu configuration needs root or membership of group '%s' "
-                                         "(caller uid %u).", m->admin_group, (unsigned)caller.uid);
-        return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED,
-                                 "Changing the vgpu configuration needs root (caller uid %u).", (unsigned)caller.uid);
+        return r;
 }
 
 static int storage_error(Manager *m, sd_bus_error *error, int r)

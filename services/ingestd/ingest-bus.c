@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vgpu-ingestd's D-Bus side, org.vgpu.Ingest1 (dbus-interfaces/org.vgpu.Ingest1.xml is the source of truth):
  * the channels as records, and disconnecting a VM's guest (privileged). */
-#include <grp.h>
 
 #include "channel.h"
 #include "ingestd.h"
@@ -60,30 +59,9 @@ static int method_list_channels(sd_bus_message *msg, void *userdata, sd_bus_erro
 /* Root, or a member of the admin group per the user database: the same rule as configd's. */
 static int authorize(Manager *m, sd_bus_message *msg, sd_bus_error *error)
 {
-        struct group gr, *grp = NULL;
-        char buf[4096];
-        gid_t gid = (gid_t)-1;
         BusCaller caller;
-        int r;
 
-        r = bus_get_caller(msg, &caller);
-        if (r < 0)
-                return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED,
-                                         "Could not determine who is calling (%s); refusing.", strerror(-r));
-        if (m->admin_group && getgrnam_r(m->admin_group, &gr, buf, sizeof(buf), &grp) == 0 && grp)
-                gid = grp->gr_gid;
-        r = bus_caller_is_admin(&caller, gid);
-        if (r > 0)
-                return 0;
-        log_notice("Refused %s() from uid %u (pid %u): not root and not in group '%s'.",
-                   sd_bus_message_get_member(msg), (unsigned)caller.uid, (unsigned)caller.pid,
-                   strempty(m->admin_group));
-        if (m->admin_group)
-                return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED,
-                                         "Disconnecting a guest needs root or membership of group '%s' "
-                                         "(caller uid %u).", m->admin_group, (unsigned)caller.uid);
-        return sd_bus_error_setf(error, VGPU_ERROR_ACCESS_DENIED,
-                                 "Disconnecting a guest needs root (caller uid %u).", (unsigned)caller.uid);
+        return bus_authorize_admin(msg, m->admin_group, "Disconnecting a guest", &caller, error);
 }
 
 static int method_disconnect_vm(sd_bus_message *msg, void *userdata, sd_bus_error *error)

@@ -36,13 +36,7 @@ static void help(void)
 
 static int set_string(char **dst, const char *value)
 {
-        char *copy = strdup(value);
-
-        if (!copy)
-                return log_oom();
-        free(*dst);
-        *dst = copy;
-        return 0;
+        return free_and_strdup(dst, value) < 0 ? log_oom() : 0;
 }
 
 static int parse_argv(int argc, char *argv[])
