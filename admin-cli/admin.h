@@ -108,6 +108,9 @@ int verb_configure_pool(void);
 int verb_delete_pool(void);
 int verb_audit(void);
 int verb_show_iommu_status(void);
+int verb_channels(void);
+int verb_disconnect_vm(void);
+int verb_stats(void);
 
 /* verbs-vm.c: the IOMMU lines of show-vm, which show-iommu-status prints too. */
 void show_vm_iommu_fields(const BusDict *vm);
@@ -120,6 +123,23 @@ int config_method_new(sd_bus *bus, sd_bus_message **ret, const char *method);
 int call_build_failed(const char *method, int r);
 int call_reply_bad(int r);
 int config_call(sd_bus *bus, sd_bus_message *m, sd_bus_message **ret_reply);
+
+/* How messages name a service, and what its privileged methods and an unanswered change call for. */
+typedef struct ServiceInfo {
+        const char *who;               /* "vgpu-ingestd" */
+        const char *privileged_action; /* "disconnecting a guest" (needs root or the admin group) */
+        const char *check_hint;        /* "check with channels" (after a change that was not answered) */
+} ServiceInfo;
+
+/* A call to a service of the command path (vgpu-ingestd, a pool's scheduler), which is never started by
+ * the call: when its name has no owner the call fails with a "not running" error. */
+int service_method_new(sd_bus *bus, sd_bus_message **ret, const char *service, const char *path, const char *interface,
+                       const char *method);
+int service_call(sd_bus *bus, sd_bus_message *m, const ServiceInfo *s, sd_bus_message **ret_reply);
+/* Says what went wrong with the call `m` to `s`; returns r. */
+int report_service_error(const ServiceInfo *s, sd_bus_message *m, const sd_bus_error *e, int r);
+/* The name the call went to has no owner (and is not started on demand). */
+bool bus_error_is_not_running(const sd_bus_error *e);
 int config_get_vm(sd_bus *bus, uint32_t vm_id, BusDict *ret);
 int config_get_vm_by_uuid(sd_bus *bus, const char *uuid, BusDict *ret);
 int config_get_pool(sd_bus *bus, const char *pool, BusDict *ret);
@@ -167,6 +187,10 @@ void json_pool(JsonWriter *w, const BusDict *pool);
 /* A pool record plus "vm_ids": the ids of its VMs. */
 void json_pool_with_members(JsonWriter *w, const BusDict *pool, const BusDictArray *vms);
 void json_audit_entry(JsonWriter *w, const BusDict *entry);
+void json_channel(JsonWriter *w, const BusDict *channel);
+/* {"pool", "running", then the scalar keys of the scheduler's GetStats as it gives them}; stats NULL:
+ * no scheduler is running for the pool, and nothing else is said. */
+void json_pool_stats(JsonWriter *w, const char *pool, const BusDict *stats);
 
 /* Prints a list of records: a JSON array with --json, else the table `print_table` makes and the footer
  * ("N <plural> listed."). Returns 0 or a negative errno (already reported). */

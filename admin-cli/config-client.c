@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vgpu-admin's side of the bus: connecting, calling org.vgpu.Config1, and turning every failure into a
- * sentence an administrator can act on. */
+/* vgpu-admin's side of the bus: connecting, calling org.vgpu.Config1 and the services of the command path,
+ * and turning every failure into a sentence an administrator can act on. */
 #include <stdarg.h>
 
 #include "admin.h"
@@ -54,51 +54,63 @@ int config_method_new(sd_bus *bus, sd_bus_message **ret, const char *method)
         return r < 0 ? call_build_failed(method, r) : 0;
 }
 
-/* Get*, List*, Read* only read; every other Config1 method changes something. */
+/* Get*, List*, Read* only read; every other method changes something. */
 static bool method_is_change(const char *method)
 {
         return !(strncmp(method, "Get", 3) == 0 || strncmp(method, "List", 4) == 0 || strncmp(method, "Read", 4) == 0);
 }
 
-static void report_no_answer(const char *method, const char *why)
+static void report_no_answer(const ServiceInfo *s, const char *method, const char *why)
 {
         if (method_is_change(method))
-                admin_error("vgpu-configd did not answer %s (%s); whether the change was made is unknown: "
-                            "check with show-vm, list-pools or audit.",
-                            method, why);
+                admin_error("%s did not answer %s (%s); whether the change was made is unknown: %s.", s->who, method,
+                            why, s->check_hint);
         else
-                admin_error("vgpu-configd did not answer %s (%s).", method, why);
+                admin_error("%s did not answer %s (%s).", s->who, method, why);
 }
 
-static void report_access_denied(const char *method, const sd_bus_error *e)
+static void report_access_denied(const ServiceInfo *s, const char *method, const sd_bus_error *e)
 {
         if (sd_bus_error_has_name(e, VGPU_ERROR_ACCESS_DENIED))
                 admin_error("access denied: %s", strempty(e->message));
-        else /* the bus daemon's policy refused the call before it reached vgpu-configd */
+        else /* the bus daemon's policy refused the call before it reached the service */
                 admin_error("access denied: the system bus's policy does not let this user call %s.", method);
-        admin_error("hint: changing the vgpu configuration needs root (sudo) or membership of the %s group "
+        admin_error("hint: %s needs root (sudo) or membership of the %s group "
                     "(log in again after being added to it).",
-                    VGPU_ADMIN_GROUP_DEFAULT);
+                    s->privileged_action, VGPU_ADMIN_GROUP_DEFAULT);
 }
 
-/* Says what went wrong with a call to the configuration service. */
-static int report_call_error(const char *method, const sd_bus_error *e, int r)
+bool bus_error_is_not_running(const sd_bus_error *e)
 {
+        return sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER);
+}
+
+int report_service_error(const ServiceInfo *s, sd_bus_message *m, const sd_bus_error *e, int r)
+{
+        const char *method = sd_bus_message_get_member(m);
+
         if (!sd_bus_error_is_set(e)) {
                 if (r == -ETIMEDOUT)
-                        report_no_answer(method, "timed out");
+                        report_no_answer(s, method, "timed out");
                 else
                         admin_error("calling %s failed: %s", method, strerror(-r));
-        } else if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-                admin_error("vgpu-configd is not running (no %s on the system bus).", VGPU_CONFIG_SERVICE);
+        } else if (bus_error_is_not_running(e))
+                admin_error("%s is not running (no %s on the system bus).", s->who,
+                            strempty(sd_bus_message_get_destination(m)));
         else if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT, SD_BUS_ERROR_DISCONNECTED))
-                report_no_answer(method, isempty(e->message) ? e->name : e->message);
+                report_no_answer(s, method, isempty(e->message) ? e->name : e->message);
         else if (sd_bus_error_has_names(e, VGPU_ERROR_ACCESS_DENIED, SD_BUS_ERROR_ACCESS_DENIED))
-                report_access_denied(method, e);
+                report_access_denied(s, method, e);
         else
                 admin_error("%s", isempty(e->message) ? e->name : e->message);
         return r;
 }
+
+static const ServiceInfo config_service = {
+        .who = "vgpu-configd",
+        .privileged_action = "changing the vgpu configuration",
+        .check_hint = "check with show-vm, list-pools or audit",
+};
 
 int config_call(sd_bus *bus, sd_bus_message *m, sd_bus_message **ret_reply)
 {
@@ -107,7 +119,29 @@ int config_call(sd_bus *bus, sd_bus_message *m, sd_bus_message **ret_reply)
 
         r = sd_bus_call(bus, m, 0, &error, ret_reply);
         if (r < 0)
-                return report_call_error(sd_bus_message_get_member(m), &error, r);
+                return report_service_error(&config_service, m, &error, r);
+        return 0;
+}
+
+int service_method_new(sd_bus *bus, sd_bus_message **ret, const char *service, const char *path, const char *interface,
+                       const char *method)
+{
+        int r = sd_bus_message_new_method_call(bus, ret, service, path, interface, method);
+
+        /* Reading the command path must not start a service: "not running" is the answer then. */
+        if (r >= 0)
+                r = sd_bus_message_set_auto_start(*ret, false);
+        return r < 0 ? call_build_failed(method, r) : 0;
+}
+
+int service_call(sd_bus *bus, sd_bus_message *m, const ServiceInfo *s, sd_bus_message **ret_reply)
+{
+        _cleanup_bus_error_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call(bus, m, 0, &error, ret_reply);
+        if (r < 0)
+                return report_service_error(s, m, &error, r);
         return 0;
 }
 

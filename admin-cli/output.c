@@ -186,6 +186,15 @@ static const RecordField audit_fields[] = {
         {"pool", BUS_VALUE_STRING}, {"old_value", BUS_VALUE_STRING}, {"new_value", BUS_VALUE_STRING},
 };
 
+/* As org.vgpu.Ingest1.xml lists them. */
+static const RecordField channel_fields[] = {
+        {"vm_id", BUS_VALUE_UINT},       {"pool", BUS_VALUE_STRING},         {"priority", BUS_VALUE_STRING},
+        {"state", BUS_VALUE_STRING},     {"attachment", BUS_VALUE_STRING},   {"peer_pid", BUS_VALUE_UINT},
+        {"peer_uid", BUS_VALUE_UINT},    {"negotiated", BUS_VALUE_BOOL},     {"requests", BUS_VALUE_UINT},
+        {"completions", BUS_VALUE_UINT}, {"errors", BUS_VALUE_UINT},         {"in_flight", BUS_VALUE_UINT},
+        {"generation", BUS_VALUE_UINT},  {"connected_usec", BUS_VALUE_UINT},
+};
+
 void json_start(JsonWriter *w)
 {
         /* Indented for a person at a terminal, one line for a pipe. */
@@ -268,6 +277,26 @@ void json_pool_with_members(JsonWriter *w, const BusDict *pool, const BusDictArr
 void json_audit_entry(JsonWriter *w, const BusDict *entry)
 {
         json_record(w, entry, audit_fields, ELEMENTSOF(audit_fields));
+}
+
+void json_channel(JsonWriter *w, const BusDict *channel)
+{
+        json_record(w, channel, channel_fields, ELEMENTSOF(channel_fields));
+}
+
+void json_pool_stats(JsonWriter *w, const char *pool, const BusDict *stats)
+{
+        json_begin_object(w);
+        json_key(w, "pool");
+        json_string(w, pool);
+        json_key(w, "running");
+        json_bool(w, stats != NULL);
+        for (size_t i = 0; stats && i < stats->n; i++)
+                if (!streq(stats->entries[i].key, "pool") && !streq(stats->entries[i].key, "running")) {
+                        json_key(w, stats->entries[i].key);
+                        json_value(w, &stats->entries[i]);
+                }
+        json_end_object(w);
 }
 
 void show_field(const char *label, const char *format, ...)

@@ -179,7 +179,14 @@ int verb_set_priority(void)
 
 int verb_set_pool(void)
 {
-        return set_vm_string("MoveVm", "pool", "pool", arg_pool, "; applies to its next command.");
+        char tail[256];
+
+        /* What the move does to a guest that is connected now (docs/ingestd.md, "Pool moves"). */
+        snprintf(tail, sizeof(tail),
+                 ". A connected guest keeps its channel, but its GPU memory is freed and zeroed and its "
+                 "handles are gone; its next command is served by pool %s.",
+                 arg_pool);
+        return set_vm_string("MoveVm", "pool", "pool", arg_pool, tail);
 }
 
 int verb_set_iommu_policy(void)

@@ -66,7 +66,11 @@ const Verb verbs[] = {
                 .run = verb_set_pool,
                 .synopsis = "--vm-id=N --pool=POOL",
                 .summary = "Move a VM to another pool",
-                .help = O_VM_ID O_POOL "\nRefused when the target pool is full. Keeps the VM's priority.\n" PRIVILEGED,
+                .help = O_VM_ID O_POOL
+                "\nRefused when the target pool is full. Keeps the VM's priority.\n"
+                "A connected guest keeps its channel, but its GPU memory is freed and zeroed, its handles\n"
+                "(memory, modules, functions) are gone, and its queued commands complete vm-moved; its next\n"
+                "command is served by the new pool.\n" PRIVILEGED,
         },
         {
                 .name = "set-memory-quota",
@@ -185,6 +189,49 @@ const Verb verbs[] = {
                         "is unknown, and vgpu-admin says so and exits with status 1.\n",
         },
         {
+                .name = "channels",
+                .allowed = OPT(OPT_VM_ID),
+                .run = verb_channels,
+                .synopsis = "[--vm-id=N]",
+                .summary = "Show each VM's guest channel, as vgpu-ingestd reports it",
+                .help = "  --vm-id=N                 only this VM's channel\n"
+                        "\nColumns: VM, POOL, PRIORITY (of its next command), STATE (listening, connected or\n"
+                        "closed), ATTACHMENT (to its pool's scheduler), PEER PID (of the connected guest), and the\n"
+                        "counters of the current connection: REQUESTS, COMPLETIONS, ERRORS (completions that were\n"
+                        "not ok), IN FLIGHT (commands in the scheduler).\n"
+                        "\nThe channels come from vgpu-ingestd (org.vgpu.Ingest1). When it is not running,\n"
+                        "vgpu-admin says so and exits with status 1.\n",
+        },
+        {
+                .name = "stats",
+                .argument = VERB_ARG_POOL,
+                .allowed = OPT(OPT_POOL),
+                .run = verb_stats,
+                .synopsis = "[POOL | --pool=POOL]",
+                .summary = "Show each pool's scheduler: queues, counters and latencies",
+                .help = "  --pool=POOL               only this pool (default: every pool vgpu-configd knows)\n"
+                        "\nFor each pool: its scheduler's wait policy, commands in flight and the bound on them,\n"
+                        "commands received, executors that died, and per priority: QUEUED, COMPLETED (ok),\n"
+                        "FAILED (any other status), and the 50th and 99th percentile of the time a command\n"
+                        "waited in the queue (WAIT) and ran (EXEC), in microseconds (the upper edge of a\n"
+                        "power-of-two bucket; 0 when there is none yet).\n"
+                        "\nA pool whose scheduler (org.vgpu.Scheduler.POOL) is not running is shown without\n"
+                        "numbers, and vgpu-admin exits with status 1.\n",
+        },
+        {
+                .name = "disconnect-vm",
+                .allowed = OPT(OPT_VM_ID),
+                .required = OPT(OPT_VM_ID),
+                .run = verb_disconnect_vm,
+                .synopsis = "--vm-id=N",
+                .summary = "Close a VM's guest channel; the VM stays registered",
+                .help = O_VM_ID
+                "\nvgpu-ingestd closes the channel (the guest sees channel-closed) and detaches the VM's\n"
+                "commands from its scheduler; the guest may connect again. Refused when the VM has no\n"
+                "guest connected.\n"
+                "Needs root or membership of the vgpu-admin group.\n",
+        },
+        {
                 .name = "help",
                 .argument = VERB_ARG_VERB,
                 .synopsis = "[VERB]",
@@ -273,12 +320,15 @@ void verbs_print_overview(void)
                                                "set-priority", "set-pool", "set-memory-quota", "set-iommu-policy"};
         static const char *const pool_verbs[] = {"list-pools", "show-pool", "create-pool", "configure-pool",
                                                  "delete-pool"};
+        static const char *const path_verbs[] = {"channels", "stats", "disconnect-vm"};
         static const char *const other_verbs[] = {"audit", "show-iommu-status", "help"};
 
         printf("vgpu-admin [OPTIONS...] VERB [VERB OPTIONS...]\n\n"
-               "Manage the VMs, pools and priorities of vgpu, through vgpu-configd.\n");
+               "Manage the VMs, pools and priorities of vgpu, through vgpu-configd, and watch the command\n"
+               "path: the guest channels (vgpu-ingestd) and the pools' schedulers.\n");
         overview_section("VMs", vm_verbs, ELEMENTSOF(vm_verbs));
         overview_section("Pools", pool_verbs, ELEMENTSOF(pool_verbs));
+        overview_section("Command path", path_verbs, ELEMENTSOF(path_verbs));
         overview_section("Audit and security", other_verbs, ELEMENTSOF(other_verbs));
         printf("\nOptions:\n"
                "  -h --help          Show this help; 'vgpu-admin VERB --help' shows a verb's\n"

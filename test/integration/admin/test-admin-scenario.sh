@@ -86,7 +86,9 @@ test_set_priority_reports_old_and_new() {
 
 test_set_pool_moves_a_vm() {
         expect_exit "set-pool VM 7 to B" 0 vgpu-admin set-pool --vm-id=7 --pool=B
-        assert_eq "set-pool says old → new" "VM 7: pool A → B; applies to its next command." "$LAST_OUT"
+        assert_eq "set-pool says old → new and what it does to a connected guest" \
+                "VM 7: pool A → B. A connected guest keeps its channel, but its GPU memory is freed and zeroed and its handles are gone; its next command is served by pool B." \
+                "$LAST_OUT"
         json_check "VM 7 is no longer in pool A" "$(vgpu-admin --json list-vms --pool=A)" \
                 '[.[].vm_id] == [1,2,3,4,5,6]'
         expect_exit "show-vm 7" 0 vgpu-admin show-vm 7
