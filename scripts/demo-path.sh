@@ -39,16 +39,10 @@ jq -r --argjson vms "$vms" '
             (map(.res.throughput_per_s) | add | floor)] | @tsv)' <<<"$results" |
         awk -F'\t' '{ printf "%-5s %-9s %4s %9s %23s %18s %8s\n", $1, $2, $3, $4, $5, $6, $7 }'
 
-printf '\n%sThe schedulers'"'"' view: queue wait (queued → dispatched to the executor) by priority%s\n' "$bold" "$off"
-printf '%-5s %-8s %10s %8s %14s %14s\n' POOL PRIORITY COMPLETED FAILED "WAIT P50 US" "WAIT P99 US"
-for pool in A B; do
-        stats=$(busctl --system --json=short call "org.vgpu.Scheduler.$pool" /org/vgpu/Scheduler1 \
-                org.vgpu.Scheduler1 GetStats | jq '.data[0]')
-        for level in high medium low; do
-                jq -r --arg p "$pool" --arg l "$level" '[$p, $l, .["completed_" + $l].data, .["failed_" + $l].data,
-                        .["wait_p50_us_" + $l].data, .["wait_p99_us_" + $l].data] | @tsv' <<<"$stats"
-        done | awk -F'\t' '{ printf "%-5s %-8s %10s %8s %14s %14s\n", $1, $2, $3, $4, $5, $6 }'
-        jq -r --arg p "$pool" '"  pool \($p): max \(.max_in_flight.data) commands in flight, waiting by \(.wait_policy.data), \(.received.data) commands received"' <<<"$stats"
-done
-printf '\nThe p50/p99 columns of the schedulers are the upper edges of log2 histogram buckets. On this\n'
-printf 'machine the CPU backend computes every gemm; with the CUDA backend the executors run them on the GPU.\n'
+printf '\n%s== The schedulers'"'"' view: queue wait and execution time by priority ==%s\n' "$bold" "$off"
+printf '$ vgpu-admin stats --pool=A\n'
+vgpu-admin stats --pool=A
+printf '$ vgpu-admin stats --pool=B\n'
+vgpu-admin stats --pool=B
+printf '\nThe schedulers'"'"' p50/p99 columns are the upper edges of log2 histogram buckets. On this machine\n'
+printf 'the CPU backend computes every gemm; with the CUDA backend the executors will run them on the GPU.\n'
