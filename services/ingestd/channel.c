@@ -55,6 +55,7 @@ void channel_close(Channel *c, VgpuStatus reason, const char *why)
         vgpu_channel_set_backend_state(c->endpoint->region, VGPU_PEER_CLOSED, reason);
         (void)vgpu_endpoint_notify(c->endpoint);
         vm->channel = NULL;
+        manager_remove_channel(vm->manager, c);
         channel_free(c);
 }
 
@@ -64,7 +65,7 @@ void channel_kick(Channel *c)
                 (void)sd_event_source_set_enabled(c->defer_source, SD_EVENT_ONESHOT);
 }
 
-static void channel_run(Channel *c)
+void channel_run(Channel *c)
 {
         int r = channel_process(c);
 
@@ -172,6 +173,12 @@ int channel_accept(Vm *vm, int conn)
                 log_vm(LOG_WARNING, vm->vm_id, vm->pool, NULL, "VM %u: cannot serve pid %d: %s", vm->vm_id,
                        (int)peer.pid, strerror(-r));
                 return 0;
+        }
+        r = manager_add_channel(vm->manager, c);
+        if (r < 0) {
+                c->endpoint = NULL; /* still e's: freed with it, the guest sees the hang-up */
+                channel_free(c);
+                return log_oom();
         }
         TAKE_PTR(e);
         vm->channel = c;

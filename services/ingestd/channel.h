@@ -67,6 +67,8 @@ void channel_kick(Channel *c);
 
 /* channel-request.c: one pass over the request ring; < 0 (-EPROTO) means close for PROTOCOL_VIOLATION. */
 int channel_process(Channel *c);
+/* channel_process() with its failures turned into closing the channel (which frees it). */
+void channel_run(Channel *c);
 /* Answers a request with an error completion made by ingestd itself. */
 int channel_complete_error(Channel *c, const VgpuRequestDesc *d, VgpuStatus status);
 /* Hands the stamped request to the pool's scheduler (or answers BUSY). */

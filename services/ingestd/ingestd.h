@@ -23,10 +23,18 @@ typedef struct Manager {
         PoolLink **links; /* one per pool that a connected VM needed, created on demand */
         size_t n_links;
         uint64_t next_generation; /* attachments: a reconnect or a pool move takes the next one */
+        Channel **channels;       /* the connected ones, unordered: what the spin loop polls */
+        size_t n_channels, allocated_channels;
+        uint64_t spin_usec;       /* 0: block in sd-event only (the poller's start-up policy) */
         bool synced;              /* the mirror has read configd's state at least once */
         bool ready;               /* READY=1 sent */
         bool stopping;
 } Manager;
+
+/* spin.c: the bounded spin over connected channels and pool links (spin-then-block). */
+int manager_add_channel(Manager *m, Channel *c);
+void manager_remove_channel(Manager *m, Channel *c);
+int manager_run(Manager *m);
 
 /* config-mirror.c: configd's VMs, kept current from its signals. */
 int mirror_start(Manager *m);

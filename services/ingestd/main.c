@@ -11,6 +11,7 @@
 #include "ingestd.h"
 #include "log.h"
 #include "pool-link.h"
+#include "transport/poller.h"
 
 static char *arg_admin_group;
 static char *arg_runtime_dir;
@@ -180,7 +181,13 @@ static int run(int argc, char *argv[])
         log_info("Started; VM sockets in %s, schedulers expected in %s; disconnecting allowed for root%s%s.",
                  m.vm_dir, m.sched_dir, m.admin_group ? " and group " : "", strempty(m.admin_group));
 
-        r = sd_event_loop(m.event);
+        r = vgpu_poller_spin_usec_from_environment(&m.spin_usec);
+        if (r < 0) {
+                log_error_errno(r, "Invalid VGPU_SPIN_USEC: %m");
+                goto finish;
+        }
+        log_info("Waiting for guests by %s.", m.spin_usec ? "spinning, then blocking" : "blocking");
+        r = manager_run(&m);
         (void)sd_notify(false, "STOPPING=1");
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
@@ -193,6 +200,7 @@ finish:
         sd_bus_flush_close_unref(m.bus);
         sd_event_unref(m.event);
         free(m.vm_dir);
+        free(m.channels);
         free(m.sched_dir);
         if (r == 0)
                 log_info("Stopped.");
