@@ -13,6 +13,39 @@ int bus_open_system(sd_bus **ret)
         return sd_bus_open_system(ret);
 }
 
+int bus_serve_object(sd_event *event, const char *path, const char *interface, const sd_bus_vtable *vtable,
+                     void *userdata, sd_bus **ret)
+{
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = sd_bus_add_object_vtable(bus, NULL, path, interface, vtable, userdata);
+        if (r < 0)
+                return log_error_errno(r, "Failed to publish %s: %m", path);
+        r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        r = sd_bus_set_exit_on_disconnect(bus, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the bus connection: %m");
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+int bus_claim_name(sd_bus *bus, const char *name, const char *what_else)
+{
+        int r = sd_bus_request_name(bus, name, 0);
+
+        if (r == -EEXIST)
+                return log_error_errno(r, "%s is already owned on the bus: another %s is running.", name, what_else);
+        if (r < 0)
+                return log_error_errno(r, "Failed to own %s (the bus policy allows only root): %m", name);
+        return 0;
+}
+
 static int dict_append(sd_bus_message *m, const char *key, const char *sig, const void *value)
 {
         int r;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
 
 #include "vgpu-util.h"
 
@@ -44,6 +45,15 @@
 
 /* Opens the system bus, or the bus named by DBUS_SYSTEM_BUS_ADDRESS (vgpu-devstack's private one). */
 int bus_open_system(sd_bus **ret);
+
+/* A service's start on the bus, in two steps so that a service can subscribe to signals in between:
+ * bus_serve_object() opens the system bus, publishes `vtable` at `path`, attaches the bus to `event` and
+ * makes a lost bus end the event loop with an error (so Restart=on-failure restarts the service);
+ * bus_claim_name() then owns `name`. Both log what failed and why; `what_else` completes "another … is
+ * running" when the name is taken (e.g. "vgpu-configd"). */
+int bus_serve_object(sd_event *event, const char *path, const char *interface, const sd_bus_vtable *vtable,
+                     void *userdata, sd_bus **ret);
+int bus_claim_name(sd_bus *bus, const char *name, const char *what_else);
 
 /* {sv} entries inside an open a{sv} container. */
 int bus_dict_append_string(sd_bus_message *m, const char *key, const char *value);

@@ -96,24 +96,10 @@ static int connect_bus(Manager *m)
 {
         int r;
 
-        r = bus_open_system(&m->bus);
+        r = bus_serve_object(m->event, VGPU_CONFIG_PATH, VGPU_CONFIG_INTERFACE, config_vtable, m, &m->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
-        r = sd_bus_add_object_vtable(m->bus, NULL, VGPU_CONFIG_PATH, VGPU_CONFIG_INTERFACE, config_vtable, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to publish %s: %m", VGPU_CONFIG_PATH);
-        r = sd_bus_request_name(m->bus, VGPU_CONFIG_SERVICE, 0);
-        if (r == -EEXIST)
-                return log_error_errno(r, "%s is already owned on the bus: another vgpu-configd is running.",
-                                       VGPU_CONFIG_SERVICE);
-        if (r < 0)
-                return log_error_errno(r, "Failed to own %s (the bus policy allows only root): %m",
-                                       VGPU_CONFIG_SERVICE);
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
-        /* If the bus goes away, end with an error so that the service manager restarts us. */
-        return sd_bus_set_exit_on_disconnect(m->bus, true);
+                return r;
+        return bus_claim_name(m->bus, VGPU_CONFIG_SERVICE, "vgpu-configd");
 }
 
 static int run(int argc, char *argv[])

@@ -103,27 +103,14 @@ static int connect_bus(Manager *m)
 {
         int r;
 
-        r = bus_open_system(&m->bus);
+        r = bus_serve_object(m->event, VGPU_INGEST_PATH, VGPU_INGEST_INTERFACE, ingest_vtable, m, &m->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
-        r = sd_bus_add_object_vtable(m->bus, NULL, VGPU_INGEST_PATH, VGPU_INGEST_INTERFACE, ingest_vtable, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to publish %s: %m", VGPU_INGEST_PATH);
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+                return r;
         /* Subscribed before the name is ours and before the first read: nothing configd says is missed. */
         r = mirror_start(m);
         if (r < 0)
                 return r;
-        r = sd_bus_request_name(m->bus, VGPU_INGEST_SERVICE, 0);
-        if (r == -EEXIST)
-                return log_error_errno(r, "%s is already owned on the bus: another vgpu-ingestd is running.",
-                                       VGPU_INGEST_SERVICE);
-        if (r < 0)
-                return log_error_errno(r, "Failed to own %s (the bus policy allows only root): %m",
-                                       VGPU_INGEST_SERVICE);
-        return sd_bus_set_exit_on_disconnect(m->bus, true);
+        return bus_claim_name(m->bus, VGPU_INGEST_SERVICE, "vgpu-ingestd");
 }
 
 /* SIGTERM: every guest learns CHANNEL_CLOSED from its header, every socket goes. */

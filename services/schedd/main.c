@@ -158,24 +158,15 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
 static int connect_bus(Sched *s)
 {
         char name[sizeof(SCHED_SERVICE_PREFIX) + POOL_ID_MAX];
+        char other[64];
         int r;
 
         snprintf(name, sizeof(name), SCHED_SERVICE_PREFIX "%s", s->pool);
-        r = bus_open_system(&s->bus);
+        snprintf(other, sizeof(other), "scheduler of pool %s", s->pool);
+        r = bus_serve_object(s->event, SCHED_PATH, SCHED_INTERFACE, sched_vtable, s, &s->bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
-        r = sd_bus_add_object_vtable(s->bus, NULL, SCHED_PATH, SCHED_INTERFACE, sched_vtable, s);
-        if (r < 0)
-                return log_error_errno(r, "Failed to publish %s: %m", SCHED_PATH);
-        r = sd_bus_request_name(s->bus, name, 0);
-        if (r == -EEXIST)
-                return log_error_errno(r, "%s is already owned: another scheduler serves pool %s.", name, s->pool);
-        if (r < 0)
-                return log_error_errno(r, "Failed to own %s (the bus policy allows only root): %m", name);
-        r = sd_bus_attach_event(s->bus, s->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
-        return sd_bus_set_exit_on_disconnect(s->bus, true);
+                return r;
+        return bus_claim_name(s->bus, name, other);
 }
 
 static bool spin(Sched *s)
