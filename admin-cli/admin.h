@@ -187,6 +187,10 @@ void json_pool(JsonWriter *w, const BusDict *pool);
 /* A pool record plus "vm_ids": the ids of its VMs. */
 void json_pool_with_members(JsonWriter *w, const BusDict *pool, const BusDictArray *vms);
 void json_audit_entry(JsonWriter *w, const BusDict *entry);
+/* {"vm_id": N, "<done>": true} / {"pool": "P", "<done>": true}: what a verb that removes or ends something
+ * prints with --json. */
+void json_print_vm_outcome(uint32_t vm_id, const char *done);
+void json_print_pool_outcome(const char *pool, const char *done);
 void json_channel(JsonWriter *w, const BusDict *channel);
 /* {"pool", "running", then the scalar keys of the scheduler's GetStats as it gives them}; stats NULL:
  * no scheduler is running for the pool, and nothing else is said. */

@@ -367,3 +367,30 @@ int print_record_list(const BusDictArray *records, const RecordListFormat *forma
         list_footer(records->n, format->singular, format->plural);
         return 0;
 }
+
+static void json_print_outcome(const char *key, const char *text, uint64_t number, const char *done)
+{
+        JsonWriter w;
+
+        json_start(&w);
+        json_begin_object(&w);
+        json_key(&w, key);
+        if (text)
+                json_string(&w, text);
+        else
+                json_uint(&w, number);
+        json_key(&w, done);
+        json_bool(&w, true);
+        json_end_object(&w);
+        json_finish(&w);
+}
+
+void json_print_vm_outcome(uint32_t vm_id, const char *done)
+{
+        json_print_outcome("vm_id", NULL, vm_id, done);
+}
+
+void json_print_pool_outcome(const char *pool, const char *done)
+{
+        json_print_outcome("pool", pool, 0, done);
+}

@@ -119,18 +119,9 @@ int verb_disconnect_vm(void)
         if (r < 0)
                 return report_service_error(&ingest_service, m, &error, r);
 
-        if (arg_json) {
-                JsonWriter w;
-
-                json_start(&w);
-                json_begin_object(&w);
-                json_key(&w, "vm_id");
-                json_uint(&w, arg_vm_id);
-                json_key(&w, "disconnected");
-                json_bool(&w, true);
-                json_end_object(&w);
-                json_finish(&w);
-        } else
+        if (arg_json)
+                json_print_vm_outcome(arg_vm_id, "disconnected");
+        else
                 printf("VM %" PRIu32 ": guest disconnected; its channel is closed and its commands are detached "
                        "from the scheduler. The VM stays registered and its guest may connect again.\n",
                        arg_vm_id);

@@ -230,18 +230,9 @@ int verb_delete_pool(void)
         if (r < 0)
                 return r;
 
-        if (arg_json) {
-                JsonWriter w;
-
-                json_start(&w);
-                json_begin_object(&w);
-                json_key(&w, "pool");
-                json_string(&w, arg_pool);
-                json_key(&w, "deleted");
-                json_bool(&w, true);
-                json_end_object(&w);
-                json_finish(&w);
-        } else
+        if (arg_json)
+                json_print_pool_outcome(arg_pool, "deleted");
+        else
                 printf("Pool %s deleted.\n", arg_pool);
         return 0;
 }

@@ -89,18 +89,9 @@ int verb_unregister_vm(void)
         if (r < 0)
                 return r;
 
-        if (arg_json) {
-                JsonWriter w;
-
-                json_start(&w);
-                json_begin_object(&w);
-                json_key(&w, "vm_id");
-                json_uint(&w, arg_vm_id);
-                json_key(&w, "unregistered");
-                json_bool(&w, true);
-                json_end_object(&w);
-                json_finish(&w);
-        } else
+        if (arg_json)
+                json_print_vm_outcome(arg_vm_id, "unregistered");
+        else
                 printf("VM %" PRIu32 " unregistered; its history stays in the audit log.\n", arg_vm_id);
         return 0;
 }
