@@ -351,6 +351,8 @@ static const char *const status_names[_VGPU_STATUS_MAX] = {
         [VGPU_STATUS_NOT_SUPPORTED] = "not-supported",
         [VGPU_STATUS_NOT_NEGOTIATED] = "not-negotiated",
         [VGPU_STATUS_PROTOCOL_VIOLATION] = "protocol-violation",
+        [VGPU_STATUS_STATE_LOST] = "state-lost",
+        [VGPU_STATUS_UNAVAILABLE] = "unavailable",
 };
 
 static const char *const opcode_names[_VGPU_OP_MAX] = {

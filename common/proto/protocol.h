@@ -273,6 +273,10 @@ typedef enum VgpuStatus {
         VGPU_STATUS_NOT_SUPPORTED = 12,      /* known opcode or format this host cannot serve */
         VGPU_STATUS_NOT_NEGOTIATED = 13,     /* a command before a successful HELLO */
         VGPU_STATUS_PROTOCOL_VIOLATION = 14, /* close_reason only: the guest broke ring discipline */
+        VGPU_STATUS_STATE_LOST = 15,         /* the VM's executor ended: its GPU state is gone; later
+                                              * commands run on a fresh executor (channel stays open) */
+        VGPU_STATUS_UNAVAILABLE = 16,        /* the VM's executor failed too often: not restarted for a
+                                              * while (docs/scheduler.md, "Executor restarts") */
         _VGPU_STATUS_MAX,
 } VgpuStatus;
 

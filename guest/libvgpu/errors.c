@@ -63,6 +63,9 @@ static const char *const status_sentences[_VGPU_STATUS_MAX] = {
         [VGPU_STATUS_NOT_SUPPORTED] = "the host cannot serve this (e.g. no GPU for PTX)",
         [VGPU_STATUS_NOT_NEGOTIATED] = "a request before the protocol version was negotiated",
         [VGPU_STATUS_PROTOCOL_VIOLATION] = "the host found this client breaking the protocol",
+        [VGPU_STATUS_STATE_LOST] = "the VM's executor ended: its device memory and modules are gone",
+        [VGPU_STATUS_UNAVAILABLE] = "the VM's executor failed too often: the host stopped restarting it for a "
+                                    "while",
 };
 
 VGPU_API const char *vgpu_strerror(int err)

@@ -50,6 +50,8 @@ enum {
         VGPU_E_NOT_SUPPORTED = VGPU_ERROR_STATUS(12),   /* e.g. PTX on a host without a GPU */
         VGPU_E_NOT_NEGOTIATED = VGPU_ERROR_STATUS(13),
         VGPU_E_PROTOCOL_VIOLATION = VGPU_ERROR_STATUS(14), /* as a close reason: the host says we broke it */
+        VGPU_E_STATE_LOST = VGPU_ERROR_STATUS(15),   /* the VM's executor ended: its handles are gone */
+        VGPU_E_UNAVAILABLE = VGPU_ERROR_STATUS(16),  /* the executor failed too often: retry later */
 };
 
 /* The host status carried by err, or -1 when err is a plain errno (or 0). */

@@ -21,6 +21,7 @@ static uint64_t arg_memory_quota;
 static bool arg_memory_quota_set;
 static int arg_control_fd = -1;
 static BackendChoice arg_backend = BACKEND_AUTO;
+static PoolMode arg_pool_mode = POOL_MODE_ISOLATED; /* the pool's mode when the scheduler started us */
 
 static void help(void)
 {
@@ -31,6 +32,7 @@ static void help(void)
                "     --version           Show the version\n"
                "     --vm-id=N           The VM this executor serves\n"
                "     --pool=P            Its pool (for the log)\n"
+               "     --pool-mode=MODE    The pool's mode: isolated (default) or shared\n"
                "     --memory-quota=SIZE Device memory the VM may allocate (\"512M\", \"8G\"; 0: none)\n"
                "     --control-fd=FD     The inherited AF_UNIX SOCK_SEQPACKET socket from the scheduler\n"
                "     --backend=B         auto (CUDA plugin if it loads, else CPU), cpu, or cuda\n");
@@ -48,7 +50,7 @@ static int parse_fd(const char *s)
         return (int)v;
 }
 
-enum { ARG_VERSION = 0x100, ARG_VM_ID, ARG_POOL, ARG_MEMORY_QUOTA, ARG_CONTROL_FD, ARG_BACKEND };
+enum { ARG_VERSION = 0x100, ARG_VM_ID, ARG_POOL, ARG_MEMORY_QUOTA, ARG_CONTROL_FD, ARG_BACKEND, ARG_POOL_MODE };
 
 static int parse_one(int c, const char *value)
 {
@@ -77,6 +79,11 @@ static int parse_one(int c, const char *value)
                 if (arg_backend < 0)
                         return log_error_errno(-EINVAL, "Invalid --backend '%s': auto, cpu or cuda.", value);
                 return 0;
+        case ARG_POOL_MODE:
+                arg_pool_mode = pool_mode_from_string(value);
+                if (arg_pool_mode < 0)
+                        return log_error_errno(-EINVAL, "Invalid --pool-mode '%s': isolated or shared.", value);
+                return 0;
         }
         return -EINVAL;
 }
@@ -92,6 +99,7 @@ static int parse_argv(int argc, char *argv[])
                 {"memory-quota", required_argument, NULL, ARG_MEMORY_QUOTA},
                 {"control-fd", required_argument, NULL, ARG_CONTROL_FD},
                 {"backend", required_argument, NULL, ARG_BACKEND},
+                {"pool-mode", required_argument, NULL, ARG_POOL_MODE},
                 {},
         };
         int c, r;

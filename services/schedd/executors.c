@@ -63,19 +63,20 @@ static int link_create(Executor *e)
 
 /* The child: the control socket becomes fd 3 (dup2 clears close-on-exec), everything else we hold is
  * close-on-exec; signals blocked for sd-event must not stay blocked in the executor. */
-static _noreturn_ void exec_child(const char *path, const char *pool, uint32_t vm_id, uint64_t quota, int sock)
+static _noreturn_ void exec_child(const ExecutorConfig *c, int sock)
 {
-        char a_vm[64], a_pool[64], a_quota[64];
+        char a_vm[64], a_pool[64], a_mode[64], a_quota[64];
         sigset_t none;
 
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (dup2(sock, 3) < 0)
                 _exit(120);
-        snprintf(a_vm, sizeof(a_vm), "--vm-id=%" PRIu32, vm_id);
-        snprintf(a_pool, sizeof(a_pool), "--pool=%s", pool);
-        snprintf(a_quota, sizeof(a_quota), "--memory-quota=%" PRIu64, quota);
-        execl(path, "vgpu-executor", a_vm, a_pool, a_quota, "--control-fd=3", (char *)NULL);
+        snprintf(a_vm, sizeof(a_vm), "--vm-id=%" PRIu32, c->vm_id);
+        snprintf(a_pool, sizeof(a_pool), "--pool=%s", c->pool);
+        snprintf(a_mode, sizeof(a_mode), "--pool-mode=%s", pool_mode_to_string(c->pool_mode));
+        snprintf(a_quota, sizeof(a_quota), "--memory-quota=%" PRIu64, c->memory_quota);
+        execl(c->path, "vgpu-executor", a_vm, a_pool, a_mode, a_quota, "--control-fd=3", (char *)NULL);
         _exit(121);
 }
 
@@ -110,8 +111,7 @@ static void reap(Executor *e)
         e->pid = 0;
 }
 
-int executor_start(const char *path, const char *pool, uint32_t vm_id, uint64_t memory_quota,
-                   const VgpuRegionRef *region, Executor **ret)
+int executor_start(const ExecutorConfig *config, const VgpuRegionRef *region, Executor **ret)
 {
         _cleanup_(executor_freep) Executor *e = NULL;
         int sv[2], r;
@@ -137,10 +137,10 @@ int executor_start(const char *path, const char *pool, uint32_t vm_id, uint64_t 
                 return r;
         }
         if (e->pid == 0)
-                exec_child(path, pool, vm_id, memory_quota, sv[1]);
+                exec_child(config, sv[1]);
         close(sv[1]);
         e->control_fd = sv[0];
-        r = handshake(e, vm_id, region);
+        r = handshake(e, config->vm_id, region);
         if (r < 0) {
                 reap(e);
                 return r;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "names.h"
 #include "proto/link.h"
 #include "transport/transport.h"
 
@@ -26,11 +27,19 @@ typedef struct Executor {
         char backend[24];
 } Executor;
 
-/* Starts `path` for the VM and completes the handshake (waits up to EXECUTOR_READY_TIMEOUT_MS). On success
- * *ret is running and ready. On failure the process (if any) is killed and reaped; *ret_error is the positive
- * errno to report in VGPU_POOL_EVENT_ATTACHED. */
-int executor_start(const char *path, const char *pool, uint32_t vm_id, uint64_t memory_quota,
-                   const VgpuRegionRef *region, Executor **ret);
+/* What an executor is started with: its command line (docs/executor.md, "Process model"). */
+typedef struct ExecutorConfig {
+        const char *path; /* the vgpu-executor binary */
+        const char *pool;
+        PoolMode pool_mode; /* the pool's mode when the executor starts: --pool-mode */
+        uint32_t vm_id;
+        uint64_t memory_quota;
+} ExecutorConfig;
+
+/* Starts the executor for the VM and completes the handshake (waits up to EXECUTOR_READY_TIMEOUT_MS). On
+ * success *ret is running and ready. On failure the process (if any) is killed and reaped, and the negative
+ * errno is returned (its positive value is what VGPU_POOL_EVENT_ATTACHED reports). */
+int executor_start(const ExecutorConfig *config, const VgpuRegionRef *region, Executor **ret);
 /* Closes every fd and unmaps the link; does not signal or reap the process. Takes NULL. */
 Executor *executor_free(Executor *e);
 

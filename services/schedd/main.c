@@ -20,6 +20,8 @@ static char *arg_executor;
 static unsigned arg_max_in_flight = QUEUE_MAX_IN_FLIGHT_DEFAULT;
 static uint64_t arg_starvation_ms;
 static int64_t arg_spin_usec = -1; /* -1: the poller's start-up policy */
+static unsigned arg_restart_limit = SCHED_RESTART_LIMIT_DEFAULT;
+static uint64_t arg_restart_window_sec = SCHED_RESTART_WINDOW_SEC_DEFAULT;
 
 static void help(void)
 {
@@ -38,11 +40,15 @@ static void help(void)
                "                         4 CPUs and 50 above)\n"
                "  --executor=PATH        the executor binary (default: vgpu-executor beside this program,\n"
                "                         else " VGPU_LIBEXECDIR "/vgpu-executor)\n"
+               "  --restart-limit=N      restart a VM's dead executor at most N times (0-%u, default %u)\n"
+               "  --restart-window-sec=S within any S seconds (1-%u, default %u); past it the VM's\n"
+               "                         commands complete 'unavailable' until the window has passed\n"
                "  -h --help              show this help\n"
                "  --version              show the version\n"
                "\n"
                "See vgpu-schedd(8).\n",
-               QUEUE_MAX_IN_FLIGHT_MAX, QUEUE_MAX_IN_FLIGHT_DEFAULT);
+               QUEUE_MAX_IN_FLIGHT_MAX, QUEUE_MAX_IN_FLIGHT_DEFAULT, SCHED_RESTART_LIMIT_MAX,
+               SCHED_RESTART_LIMIT_DEFAULT, SCHED_RESTART_WINDOW_SEC_MAX, SCHED_RESTART_WINDOW_SEC_DEFAULT);
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *ret)
@@ -87,6 +93,17 @@ static int parse_option(int c, const char *value)
         case 'e':
                 free(arg_executor);
                 return (arg_executor = strdup(value)) ? 0 : log_oom();
+        case 'l':
+                if (parse_u64(value, SCHED_RESTART_LIMIT_MAX, &v) < 0)
+                        return log_error_errno(-EINVAL, "--restart-limit must be 0-%u.", SCHED_RESTART_LIMIT_MAX);
+                arg_restart_limit = (unsigned)v;
+                return 0;
+        case 'w':
+                if (parse_u64(value, SCHED_RESTART_WINDOW_SEC_MAX, &arg_restart_window_sec) < 0 ||
+                    arg_restart_window_sec == 0)
+                        return log_error_errno(-EINVAL, "--restart-window-sec must be 1-%u.",
+                                               SCHED_RESTART_WINDOW_SEC_MAX);
+                return 0;
         }
         return -EINVAL;
 }
@@ -101,6 +118,8 @@ static int parse_argv(int argc, char *argv[])
                 { "starvation-ms", required_argument, NULL, 's' },
                 { "spin-usec", required_argument, NULL, 'u' },
                 { "executor", required_argument, NULL, 'e' },
+                { "restart-limit", required_argument, NULL, 'l' },
+                { "restart-window-sec", required_argument, NULL, 'w' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -241,6 +260,9 @@ static int setup(Sched *s)
         r = connect_bus(s);
         if (r < 0)
                 return r;
+        r = pool_config_start(s);
+        if (r < 0)
+                return r;
         return pool_link_listen(s);
 }
 
@@ -257,7 +279,10 @@ static int run(int argc, char *argv[])
         if (r < 0)
                 return r;
         s.pool = arg_pool;
+        s.mode = POOL_MODE_ISOLATED; /* until the config store says otherwise */
         s.executor_path = arg_executor;
+        s.restart_limit = arg_restart_limit;
+        s.restart_window_ns = arg_restart_window_sec * UINT64_C(1000000000);
         if (arg_spin_usec >= 0)
                 s.spin_usec = (uint64_t)arg_spin_usec;
         else if (vgpu_poller_spin_usec_from_environment(&s.spin_usec) < 0)
@@ -270,8 +295,10 @@ static int run(int argc, char *argv[])
         r = setup(&s);
         if (r >= 0) {
                 log_info("Serving pool %s on %s and %s%s: max %u in flight, starvation guard %s, wait %s, "
-                         "executor %s.", s.pool, s.socket_path, SCHED_SERVICE_PREFIX, s.pool, arg_max_in_flight,
-                         arg_starvation_ms ? "on" : "off", s.wait_policy, s.executor_path);
+                         "executor %s, at most %u executor restarts per VM in %" PRIu64 " s.", s.pool,
+                         s.socket_path, SCHED_SERVICE_PREFIX, s.pool, arg_max_in_flight,
+                         arg_starvation_ms ? "on" : "off", s.wait_policy, s.executor_path, s.restart_limit,
+                         arg_restart_window_sec);
                 (void)sd_notifyf(false, "READY=1\nSTATUS=Serving pool %s", s.pool);
                 r = loop(&s);
                 (void)sd_notify(false, "STOPPING=1");

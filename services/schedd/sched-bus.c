@@ -57,7 +57,6 @@ static int append_level(sd_bus_message *m, const Sched *s, Priority p)
 
 static int append_vm(sd_bus_message *m, const Vm *vm)
 {
-        static const char *const states[] = {"running", "detaching", "dead"};
         int r;
 
         r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -66,7 +65,7 @@ static int append_vm(sd_bus_message *m, const Vm *vm)
         if (r >= 0)
                 r = bus_dict_append_u64(m, "generation", vm->generation);
         if (r >= 0)
-                r = bus_dict_append_string(m, "state", states[vm->state]);
+                r = bus_dict_append_string(m, "state", vm_state_to_string(vm->state));
         if (r >= 0)
                 r = bus_dict_append_string(m, "priority", priority_to_string((Priority)vm->last_priority));
         if (r >= 0)
@@ -85,6 +84,10 @@ static int append_vm(sd_bus_message *m, const Vm *vm)
                 r = bus_dict_append_u64(m, "memory_quota", vm->memory_quota);
         if (r >= 0)
                 r = bus_dict_append_string(m, "backend", vm->executor ? vm->executor->backend : "");
+        if (r >= 0)
+                r = bus_dict_append_u64(m, "executor_deaths", vm->deaths);
+        if (r >= 0)
+                r = bus_dict_append_u64(m, "executor_restarts", vm->restarts);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r;
@@ -108,6 +111,10 @@ static int append_totals(sd_bus_message *m, const Sched *s)
 
         r = bus_dict_append_string(m, "pool", s->pool);
         if (r >= 0)
+                r = bus_dict_append_string(m, "mode", pool_mode_to_string(s->mode));
+        if (r >= 0)
+                r = bus_dict_append_string(m, "gpu_resource", s->gpu_resource);
+        if (r >= 0)
                 r = bus_dict_append_string(m, "wait_policy", s->wait_policy);
         if (r >= 0)
                 r = bus_dict_append_u32(m, "in_flight", queue_in_flight(s->queue));
@@ -127,6 +134,12 @@ static int append_totals(sd_bus_message *m, const Sched *s)
                 r = bus_dict_append_u64(m, "dropped_completions", st->dropped_completions);
         if (r >= 0)
                 r = bus_dict_append_u64(m, "executor_deaths", st->executor_deaths);
+        if (r >= 0)
+                r = bus_dict_append_u64(m, "executor_restarts", st->executor_restarts);
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "restart_limit", s->restart_limit);
+        if (r >= 0)
+                r = bus_dict_append_u64(m, "restart_window_sec", s->restart_window_ns / 1000000000);
         if (r >= 0)
                 r = bus_dict_append_u64(m, "loop_rounds", st->loop_rounds);
         if (r >= 0)
@@ -188,9 +201,18 @@ static int method_list_vms(sd_bus_message *m, void *userdata, sd_bus_error *erro
 static int property_get_mode(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
-        /* The pool's mode lives in the config store; until the scheduler reads it there, every pool is
-         * served isolated: one executor process (one fault domain) per VM, no MPS. */
-        return sd_bus_message_append(reply, "s", pool_mode_to_string(POOL_MODE_ISOLATED));
+        Sched *s = userdata;
+
+        return sd_bus_message_append(reply, "s", pool_mode_to_string(s->mode));
+}
+
+static int property_get_gpu_resource(sd_bus *bus, const char *path, const char *interface,
+                                     const char *property, sd_bus_message *reply, void *userdata,
+                                     sd_bus_error *error)
+{
+        Sched *s = userdata;
+
+        return sd_bus_message_append(reply, "s", s->gpu_resource);
 }
 
 static int property_get_max_in_flight(sd_bus *bus, const char *path, const char *interface,
@@ -221,7 +243,8 @@ static int property_get_pool(sd_bus *bus, const char *path, const char *interfac
 const sd_bus_vtable sched_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Pool", "s", property_get_pool, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("GpuResource", "s", property_get_gpu_resource, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("WaitPolicy", "s", property_get_wait_policy, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxInFlight", "u", property_get_max_in_flight, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("GetStats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", stats), method_get_stats,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vgpu-schedd's context: one pool, its run queue, its attached VMs and their executors, the pool link to
- * vgpu-ingestd, the bus, the counters. Shared by main.c, pool-link.c, dispatch.c and sched-bus.c. */
+/* vgpu-schedd's context: one pool, its settings from the config store, its run queue, its attached VMs and
+ * their executors, the pool link to vgpu-ingestd, the bus, the counters. Shared by every file here. */
 #pragma once
 
 #include <stdbool.h>
@@ -19,12 +19,20 @@
 #define SCHED_INTERFACE      "org.vgpu.Scheduler1"
 #define SCHED_STOP_TIMEOUT_USEC (2 * 1000000ULL) /* SIGTERM → SIGKILL for an ending executor */
 
+/* Executor restarts (docs/scheduler.md, "Executor restarts"): at most `limit` in any `window`. */
+#define SCHED_RESTART_LIMIT_DEFAULT      5u
+#define SCHED_RESTART_LIMIT_MAX          64u
+#define SCHED_RESTART_WINDOW_SEC_DEFAULT 60u
+#define SCHED_RESTART_WINDOW_SEC_MAX     86400u
+
 typedef struct Sched Sched;
 
 typedef enum VmState {
         VM_RUNNING,   /* executor ready: commands are queued and dispatched */
         VM_DETACHING, /* DETACH received: executor asked to stop; DETACHED follows its exit */
-        VM_DEAD,      /* executor died: commands complete DEVICE_ERROR until ingestd detaches or re-attaches */
+        VM_DEAD,      /* executor died: the VM's next command starts a fresh one */
+        VM_SUSPENDED, /* executor died past the restart limit: commands complete UNAVAILABLE for a while */
+        _VM_STATE_MAX,
 } VmState;
 
 /* A dispatched command, kept until its completion: executors complete in order, so a FIFO. */
@@ -42,6 +50,7 @@ typedef struct Vm {
         uint64_t memory_quota;
         VmState state;
         uint32_t detach_status;
+        VgpuRegionRef region; /* kept for restarts: each executor maps the VM's data area itself */
         Executor *executor;
         pid_t pid;
         sd_event_source *child_source, *notify_source, *kill_timer;
@@ -50,6 +59,8 @@ typedef struct Vm {
         /* usage, for ListVms / GetStats */
         uint8_t last_priority;
         uint64_t commands, errors, exec_ns;
+        uint64_t deaths, restarts;
+        uint64_t restart_ns[SCHED_RESTART_LIMIT_MAX]; /* the last restarts (CLOCK_MONOTONIC), a ring */
         struct Vm *next;
 } Vm;
 
@@ -70,7 +81,11 @@ typedef struct PoolLink {
 
 struct Sched {
         const char *pool;
+        PoolMode mode;                           /* from the config store; isolated until it says otherwise */
+        char gpu_resource[GPU_RESOURCE_MAX + 1]; /* likewise; "" when unknown or unassigned */
         const char *executor_path;
+        unsigned restart_limit;
+        uint64_t restart_window_ns;
         uint64_t spin_usec;
         char wait_policy[32];
         sd_event *event;
@@ -102,17 +117,38 @@ int pool_link_flush(Sched *s);
 bool pool_link_has_work(const Sched *s);
 int pool_link_prepare_wait(Sched *s);
 
-/* dispatch.c */
-void vm_attach(Sched *s, const VgpuPoolAttach *a, const VgpuRegionRef *region);
+/* vms.c: attached VMs and their executors' lives */
+Vm *vm_find(Sched *s, uint32_t vm_id);
+/* Takes the region reference over (*region is left empty) when the VM is attached. */
+void vm_attach(Sched *s, const VgpuPoolAttach *a, VgpuRegionRef *region);
 void vm_detach(Sched *s, const VgpuPoolDetach *d);
+/* A command for a VM whose executor died: starts a fresh one if the restart limit allows. 0 when the VM is
+ * running again; else the status to complete the command with (UNAVAILABLE, DEVICE_ERROR). */
+uint32_t vm_revive(Vm *vm);
+void vm_kill(Vm *vm, int sig);
 void vm_drop_all(Sched *s);
+/* Ends every executor (SIGTERM, then SIGKILL after SCHED_STOP_TIMEOUT_USEC) and reaps it. */
+void sched_stop_executors(Sched *s);
+const char *vm_state_to_string(VmState state);
+
+/* dispatch.c: the data path */
 void sched_ingest(Sched *s, const VgpuHostRequest *r);
+/* Answers a command that never reached (or never came back from) an executor. */
+void complete_unexecuted(Sched *s, uint32_t vm_id, uint64_t generation, uint64_t tag, uint64_t seq,
+                         uint16_t opcode, uint8_t priority, uint32_t status);
+/* Completes the VM's queued commands (not those dispatched) with `status`; returns how many. */
+unsigned vm_fail_queued(Vm *vm, uint32_t status);
+/* Completes every command of the VM, dispatched or queued, with `status`; returns how many. */
+unsigned vm_fail_all(Vm *vm, uint32_t status);
+/* Takes the executor's completions, in order, matched against what was sent; returns how many. */
+int vm_collect(Vm *vm);
 /* Completions from every executor, then dispatch: returns the work done. */
 int sched_pump(Sched *s);
 bool sched_has_work(const Sched *s);
 int sched_prepare_wait(Sched *s);
-/* Ends every executor (SIGTERM, then SIGKILL after SCHED_STOP_TIMEOUT_USEC) and reaps it. */
-void sched_stop_executors(Sched *s);
+
+/* pool-config.c: the pool's record in vgpu-configd (mode, GPU resource), read at start and followed */
+int pool_config_start(Sched *s);
 
 /* sched-bus.c */
 extern const sd_bus_vtable sched_vtable[];

@@ -28,6 +28,7 @@ typedef struct SchedStats {
         uint64_t refused;             /* completed without queueing: unknown VM, stale generation, full queue */
         uint64_t dropped_completions; /* executor completions that did not match what was sent */
         uint64_t executor_deaths;
+        uint64_t executor_restarts;   /* fresh executors started for VMs whose executor had died */
         uint64_t loop_rounds, loop_found_spinning, loop_found_arming, loop_sleeps;
 } SchedStats;
 

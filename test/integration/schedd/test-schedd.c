@@ -6,102 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "ingest.h"
 #include "names.h"
+#include "vgpu-util.h"
 
 #define BIG (256u << 20) /* the blocker's MEMSET: tens of ms, long enough to queue a burst behind it */
-
-static int n_test, n_failed;
-static char dir[] = "/tmp/vgpu-schedd-test-XXXXXX";
-static pid_t bus_pid, sched_pid[2];
-
-#define ok(cond, ...)                                                                                              \
-        do {                                                                                                       \
-                bool _c = (cond);                                                                                  \
-                n_failed += !_c;                                                                                   \
-                printf("%s %d - ", _c ? "ok" : "not ok", ++n_test);                                                \
-                printf(__VA_ARGS__);                                                                               \
-                printf("\n");                                                                                      \
-                fflush(stdout);                                                                                    \
-        } while (0)
-
-static pid_t spawn(char *const argv[])
-{
-        pid_t pid = fork();
-
-        if (pid == 0) {
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        return pid;
-}
-
-static void start_bus(void)
-{
-        char conf[256], sock[256], addr[300];
-        FILE *f;
-
-        snprintf(conf, sizeof(conf), "%s/bus.conf", dir);
-        snprintf(sock, sizeof(sock), "%s/bus.socket", dir);
-        f = fopen(conf, "w");
-        fprintf(f, "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
-                   " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n"
-                   "<listen>unix:path=%s</listen><auth>EXTERNAL</auth><policy context=\"default\">"
-                   "<allow user=\"*\"/><allow own=\"*\"/><allow send_type=\"method_call\"/>"
-                   "<allow send_requested_reply=\"true\" send_type=\"method_return\"/>"
-                   "<allow send_requested_reply=\"true\" send_type=\"error\"/>"
-                   "<allow receive_type=\"method_call\"/><allow receive_type=\"method_return\"/>"
-                   "<allow receive_type=\"error\"/><allow receive_type=\"signal\"/><allow send_type=\"signal\"/>"
-                   "</policy></busconfig>\n", sock);
-        fclose(f);
-        char arg[300];
-        snprintf(arg, sizeof(arg), "--config-file=%s", conf);
-        bus_pid = spawn((char *[]){"/usr/bin/dbus-daemon", arg, "--nofork", "--nopidfile", NULL});
-        snprintf(addr, sizeof(addr), "unix:path=%s", sock);
-        setenv("DBUS_SYSTEM_BUS_ADDRESS", addr, 1);
-        for (int i = 0; i < 200 && access(sock, F_OK) != 0; i++)
-                usleep(10000);
-}
-
-static void start_sched(int i, const char *pool, const char *max_in_flight)
-{
-        char exe[512], a_pool[64], a_mif[64], sock[256];
-        const char *build = getenv("VGPU_BUILD_DIR");
-
-        snprintf(exe, sizeof(exe), "%s/vgpu-schedd", build ? build : ".");
-        snprintf(a_pool, sizeof(a_pool), "--pool=%s", pool);
-        snprintf(a_mif, sizeof(a_mif), "--max-in-flight=%s", max_in_flight);
-        snprintf(sock, sizeof(sock), "%s/run/sched/%s.sock", dir, pool);
-        sched_pid[i] = spawn((char *[]){exe, a_pool, a_mif, NULL});
-        for (int k = 0; k < 500 && access(sock, F_OK) != 0; k++)
-                usleep(10000);
-}
-
-static char *sock_path(const char *pool)
-{
-        static char p[256];
-
-        snprintf(p, sizeof(p), "%s/run/sched/%s.sock", dir, pool);
-        return p;
-}
-
-static void stop_all(void)
-{
-        for (int i = 0; i < 2; i++)
-                if (sched_pid[i] > 0) {
-                        kill(sched_pid[i], SIGTERM);
-                        waitpid(sched_pid[i], NULL, 0);
-                }
-        if (bus_pid > 0) {
-                kill(bus_pid, SIGTERM);
-                waitpid(bus_pid, NULL, 0);
-        }
-}
 
 static uint64_t alloc(Ingest *in, GuestVm *vm, uint64_t size)
 {
@@ -135,8 +47,6 @@ static int collect(Ingest *in, int n, uint64_t *keys, uint32_t *statuses)
 }
 
 #define KEY(vm, seq) ((uint64_t)(vm) << 32 | (seq))
-
-static uint32_t stat_u32(const char *pool, const char *want);
 
 static bool expect_order(const uint64_t *keys, int got, const uint64_t *want, int n, const char *what)
 {
@@ -240,103 +150,20 @@ static bool detach(Ingest *in, GuestVm *vm)
                ev.vm_id == vm[1].vm_id && ev.generation == vm[1].generation;
 }
 
-static int bus_call(const char *pool, const char *method, sd_bus_message **ret)
-{
-        char name[64];
-        sd_bus *bus = NULL;
-        int r;
-
-        snprintf(name, sizeof(name), "org.vgpu.Scheduler.%s", pool);
-        r = sd_bus_open_system(&bus);
-        if (r < 0)
-                return r;
-        r = sd_bus_call_method(bus, name, "/org/vgpu/Scheduler1", "org.vgpu.Scheduler1", method, NULL, ret, "");
-        sd_bus_flush_close_unref(bus);
-        return r;
-}
-
-static pid_t executor_pid(const char *pool, uint32_t vm_id)
-{
-        sd_bus_message *m = NULL;
-        pid_t pid = 0;
-        uint32_t id, p;
-        const char *key;
-
-        if (bus_call(pool, "ListVms", &m) < 0)
-                return 0;
-        sd_bus_message_enter_container(m, 'a', "a{sv}");
-        while (sd_bus_message_enter_container(m, 'a', "{sv}") > 0) {
-                id = 0, p = 0;
-                while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
-                        sd_bus_message_read(m, "s", &key);
-                        if (strcmp(key, "vm_id") == 0)
-                                sd_bus_message_read(m, "v", "u", &id);
-                        else if (strcmp(key, "executor_pid") == 0)
-                                sd_bus_message_read(m, "v", "u", &p);
-                        else
-                                sd_bus_message_skip(m, "v");
-                        sd_bus_message_exit_container(m);
-                }
-                sd_bus_message_exit_container(m);
-                if (id == vm_id)
-                        pid = (pid_t)p;
-        }
-        sd_bus_message_unref(m);
-        return pid;
-}
-
-static uint64_t stat_u64(const char *pool, const char *want)
-{
-        sd_bus_message *m = NULL;
-        const char *key;
-        uint64_t v = UINT64_MAX;
-
-        if (bus_call(pool, "GetStats", &m) < 0)
-                return v;
-        sd_bus_message_enter_container(m, 'a', "{sv}");
-        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
-                sd_bus_message_read(m, "s", &key);
-                if (strcmp(key, want) == 0)
-                        sd_bus_message_read(m, "v", "t", &v);
-                else
-                        sd_bus_message_skip(m, "v");
-                sd_bus_message_exit_container(m);
-        }
-        sd_bus_message_unref(m);
-        return v;
-}
-
-static uint32_t stat_u32(const char *pool, const char *want)
-{
-        sd_bus_message *m = NULL;
-        const char *key;
-        uint32_t v = UINT32_MAX;
-
-        if (bus_call(pool, "GetStats", &m) < 0)
-                return v;
-        sd_bus_message_enter_container(m, 'a', "{sv}");
-        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
-                sd_bus_message_read(m, "s", &key);
-                if (strcmp(key, want) == 0)
-                        sd_bus_message_read(m, "v", "u", &v);
-                else
-                        sd_bus_message_skip(m, "v");
-                sd_bus_message_exit_container(m);
-        }
-        sd_bus_message_unref(m);
-        return v;
-}
-
+/* kill -9 of VM 3's executor with work outstanding: that work completes STATE_LOST, the attachment stays
+ * (no event to ingestd), the next command gets a fresh executor on which the old handles are unknown. */
 static void executor_death(Ingest *in, GuestVm *vm)
 {
         uint64_t keys[16];
         uint32_t st[16];
         VgpuPoolEvent ev;
         VgpuHostCompletion c;
-        pid_t pid = executor_pid("A", vm[2].vm_id);
-        int dead = 0, got, r;
+        VgpuRequestDesc d;
+        pid_t pid = (pid_t)vm_u64("A", vm[2].vm_id, "executor_pid"), fresh;
+        char state[32];
+        int lost = 0, got, r;
 
-        ok(pid > 0, "ListVms names VM 3's executor (pid %d)", (int)pid);
+        ok(pid > 0 && pid != (pid_t)UINT64_MAX, "ListVms names VM 3's executor (pid %d)", (int)pid);
         block(in, &vm[0], 4100);
         for (uint64_t s = 4001; s <= 4005; s++)
                 ingest_submit(in, &vm[2], PRIORITY_LOW, &(VgpuRequestDesc){.opcode = VGPU_OP_SYNC, .seq = s});
@@ -345,15 +172,28 @@ static void executor_death(Ingest *in, GuestVm *vm)
         kill(pid, SIGKILL);
         got = collect(in, 15, keys, st);
         for (int i = 0; i < got; i++)
-                dead += (keys[i] >> 32) == vm[2].vm_id && st[i] == VGPU_STATUS_DEVICE_ERROR;
-        ok(got == 15 && dead == 5, "kill -9 of VM 3's executor: its 5 commands complete DEVICE_ERROR (%d)", dead);
-        r = ingest_event(in, INGEST_WAIT_MS, &ev);
-        ok(r == 0 && ev.kind == VGPU_POOL_EVENT_EXECUTOR_DIED && ev.vm_id == vm[2].vm_id,
-           "EXECUTOR_DIED is sent for VM 3");
+                lost += (keys[i] >> 32) == vm[2].vm_id && st[i] == VGPU_STATUS_STATE_LOST;
+        ok(got == 15 && lost == 5, "kill -9 of VM 3's executor: its 5 commands complete STATE_LOST (%d)", lost);
+        r = ingest_event(in, 300, &ev);
+        ok(r == -ETIMEDOUT, "no event goes to ingestd: the guest's channel stays open (%d, kind %u)", r,
+           r == 0 ? ev.kind : 0);
+        ok(streq(vm_string("A", vm[2].vm_id, "state", state, sizeof(state)), "dead") &&
+           vm_u64("A", vm[2].vm_id, "executor_pid") == 0, "ListVms: VM 3 is dead, no executor (%s)", state);
         r = ingest_call(in, &vm[0], PRIORITY_LOW, &(VgpuRequestDesc){.opcode = VGPU_OP_SYNC, .seq = 4100}, &c);
         ok(r == 0 && c.cpl.status == VGPU_STATUS_OK, "VM 1 is unaffected by VM 3's executor dying");
-        r = ingest_call(in, &vm[2], PRIORITY_HIGH, &(VgpuRequestDesc){.opcode = VGPU_OP_SYNC, .seq = 4101}, &c);
-        ok(r == 0 && c.cpl.status == VGPU_STATUS_DEVICE_ERROR, "VM 3's later commands complete DEVICE_ERROR until re-attached");
+        c = (VgpuHostCompletion){};
+        d = memset_desc(vm[2].buffer, 4101, 4096);
+        r = ingest_call(in, &vm[2], PRIORITY_HIGH, &d, &c);
+        ok(r == 0 && c.cpl.status == VGPU_STATUS_NO_SUCH_HANDLE,
+           "VM 3's next command runs on a fresh executor, which does not know the old handle (status %u)",
+           c.cpl.status);
+        fresh = (pid_t)vm_u64("A", vm[2].vm_id, "executor_pid");
+        ok(fresh > 0 && fresh != pid && vm_u64("A", vm[2].vm_id, "executor_restarts") == 1 &&
+           vm_u64("A", vm[2].vm_id, "executor_deaths") == 1 &&
+           vm_u64("A", vm[2].vm_id, "generation") == vm[2].generation,
+           "ListVms: same generation, a new executor (pid %d), 1 death, 1 restart", (int)fresh);
+        vm[2].buffer = alloc(in, &vm[2], 4096);
+        ok(vm[2].buffer != 0, "VM 3 allocates again on its fresh executor");
 }
 
 static bool attach_all(Ingest *in, GuestVm *vm, int n, uint32_t first_id)
@@ -379,8 +219,8 @@ static void two_pools(Ingest *a, GuestVm *vm)
         uint64_t keys[1000];
         int got;
 
-        start_sched(1, "B", "4");
-        ok(ingest_connect(&b, sock_path("B")) == 0 && attach_all(&b, vb, 1, 11), "pool B: connected, VM 11 attached");
+        harness_start_sched(1, "B", (const char *const[]){"--max-in-flight=4", NULL});
+        ok(ingest_connect(&b, harness_sock_path("B")) == 0 && attach_all(&b, vb, 1, 11), "pool B: connected, VM 11 attached");
         for (int i = 0; i < 1000; i++) {
                 VgpuRequestDesc d = memset_desc(vb[0].buffer, 5000 + (uint64_t)i, 1 << 20);
                 ingest_submit(&b, &vb[0], PRIORITY_HIGH, &d);
@@ -395,19 +235,14 @@ static void two_pools(Ingest *a, GuestVm *vm)
 
 int main(void)
 {
-        char run[256];
         Ingest in;
         GuestVm vm[3];
         VgpuPoolEvent ev;
 
-        if (!mkdtemp(dir))
+        if (harness_setup() < 0)
                 return 1;
-        snprintf(run, sizeof(run), "%s/run", dir);
-        mkdir(run, 0755);
-        setenv("VGPU_RUNTIME_DIR", run, 1);
-        start_bus();
-        start_sched(0, "A", "1");
-        ok(ingest_connect(&in, sock_path("A")) == 0, "ingestd's pool link to pool A is up");
+        harness_start_sched(0, "A", (const char *const[]){"--max-in-flight=1", NULL});
+        ok(ingest_connect(&in, harness_sock_path("A")) == 0, "ingestd's pool link to pool A is up");
         ok(attach_all(&in, vm, 3, 1), "three VMs attached, each with its own executor");
         ok(burst("A", &in, vm, 20, 1000, false), "burst: high before medium before low, FIFO within each, behind max-in-flight 1");
         ok(priority_change(&in, vm), "a VM whose priority rose keeps its order and its backlog goes first");
@@ -418,12 +253,12 @@ int main(void)
         vm[1].buffer = alloc(&in, &vm[1], BIG);
         executor_death(&in, vm);
         ok(stat_u64("A", "completed_high") >= 20 && stat_u64("A", "failed_low") >= 10 &&
-           stat_u64("A", "executor_deaths") == 1, "GetStats: completed_high %llu, failed_low %llu, deaths %llu",
+           stat_u64("A", "executor_deaths") == 1 && stat_u64("A", "executor_restarts") == 1,
+           "GetStats: completed_high %llu, failed_low %llu, deaths %llu, restarts %llu",
            (unsigned long long)stat_u64("A", "completed_high"), (unsigned long long)stat_u64("A", "failed_low"),
-           (unsigned long long)stat_u64("A", "executor_deaths"));
+           (unsigned long long)stat_u64("A", "executor_deaths"),
+           (unsigned long long)stat_u64("A", "executor_restarts"));
         two_pools(&in, vm);
         ingest_close(&in);
-        stop_all();
-        printf("1..%d\n", n_test);
-        return n_failed ? 1 : 0;
+        return harness_finish();
 }
