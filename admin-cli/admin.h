@@ -33,6 +33,10 @@ typedef enum AdminOption {
         OPT_DESCRIPTION,
         OPT_AFTER,
         OPT_LIMIT,
+        OPT_ADDRESS,
+        OPT_DRIVER,
+        OPT_APPLY,       /* a flag: no value */
+        OPT_ACKNOWLEDGE, /* a flag: no value */
         _OPT_MAX,
 } AdminOption;
 
@@ -44,6 +48,7 @@ typedef enum VerbArgument {
         VERB_ARG_VM_ID, /* show-vm 3 is show-vm --vm-id=3 */
         VERB_ARG_POOL,  /* show-pool A is show-pool --pool=A */
         VERB_ARG_VERB,  /* help VERB */
+        VERB_ARG_ADDRESS, /* bind-gpu 41:00.0 is bind-gpu --address=41:00.0 */
 } VerbArgument;
 
 typedef struct Verb {
@@ -77,6 +82,8 @@ extern uint64_t arg_default_memory_quota;
 extern const char *arg_description;
 extern uint64_t arg_after;
 extern uint32_t arg_limit;
+extern const char *arg_address; /* a PCI address, checked for its shape; the service resolves it */
+extern const char *arg_driver;  /* vfio-pci or pciback */
 
 static inline bool option_given(AdminOption o)
 {
@@ -111,6 +118,12 @@ int verb_show_iommu_status(void);
 int verb_channels(void);
 int verb_disconnect_vm(void);
 int verb_stats(void);
+
+int verb_list_gpus(void);
+int verb_bind_gpu(void);
+int verb_unbind_gpu(void);
+int verb_iommu_faults(void);
+int verb_iommu_setup(void);
 
 /* verbs-vm.c: the IOMMU lines of show-vm, which show-iommu-status prints too. */
 void show_vm_iommu_fields(const BusDict *vm);
@@ -150,6 +163,11 @@ int reply_read_string(sd_bus_message *reply, const char **ret);
 /* 1 if the bus name has an owner, 0 if not. */
 int bus_name_has_owner(sd_bus *bus, const char *name);
 
+/* iommu.c: calls to vgpu-iommud (org.vgpu.Iommu1), which is never started by the call. types and the
+ * arguments after it are the method's input (types NULL: none). */
+extern const ServiceInfo iommu_service;
+int iommu_call(sd_bus *bus, const char *method, sd_bus_message **ret_reply, const char *types, ...);
+
 static inline void bus_dict_donep(BusDict *d)
 {
         bus_dict_done(d);
@@ -182,6 +200,9 @@ int table_print(Table *t, FILE *out);
 void list_footer(size_t n, const char *singular, const char *plural);
 
 void json_start(JsonWriter *w);
+/* Every key of a record as the service gave it, with (json_dict) or without (json_dict_fields) braces. */
+void json_dict(JsonWriter *w, const BusDict *d);
+void json_dict_fields(JsonWriter *w, const BusDict *d);
 void json_vm(JsonWriter *w, const BusDict *vm);
 void json_pool(JsonWriter *w, const BusDict *pool);
 /* A pool record plus "vm_ids": the ids of its VMs. */

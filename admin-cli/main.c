@@ -25,6 +25,8 @@ uint64_t arg_default_memory_quota = 0;
 const char *arg_description = NULL;
 uint64_t arg_after = 0;
 uint32_t arg_limit = 0;
+const char *arg_address = NULL;
+const char *arg_driver = NULL;
 
 static bool arg_help = false;
 static bool arg_version = false;
@@ -57,6 +59,10 @@ static const struct option options[] = {
         {"description", required_argument, NULL, ARG_VERB_OPTION + OPT_DESCRIPTION},
         {"after", required_argument, NULL, ARG_VERB_OPTION + OPT_AFTER},
         {"limit", required_argument, NULL, ARG_VERB_OPTION + OPT_LIMIT},
+        {"address", required_argument, NULL, ARG_VERB_OPTION + OPT_ADDRESS},
+        {"driver", required_argument, NULL, ARG_VERB_OPTION + OPT_DRIVER},
+        {"apply", no_argument, NULL, ARG_VERB_OPTION + OPT_APPLY},
+        {"acknowledge", no_argument, NULL, ARG_VERB_OPTION + OPT_ACKNOWLEDGE},
         {},
 };
 
@@ -165,6 +171,21 @@ static int parse_text_option(const char *what, const char *s, size_t max, const 
         return 0;
 }
 
+/* [DDDD:]BB:SS.F in hexadecimal, as lspci prints it; vgpu-iommud resolves and checks it again. */
+static int parse_pci_address(const char *what, const char *s, const char **ret)
+{
+        unsigned domain, bus, slot, function;
+        int consumed = -1;
+
+        if (strlen(s) > 12 ||
+            (sscanf(s, "%4x:%2x:%2x.%1u%n", &domain, &bus, &slot, &function, &consumed) != 4 &&
+             sscanf(s, "%2x:%2x.%1u%n", &bus, &slot, &function, &consumed) != 3) ||
+            consumed != (int)strlen(s) || slot > 0x1f || function > 7 || strspn(s, "0123456789abcdefABCDEF:.") != strlen(s))
+                return invalid(what, s, "expected a PCI address, [DDDD:]BB:SS.F as lspci prints it (e.g. 0000:41:00.0)");
+        *ret = s;
+        return 0;
+}
+
 /* Parses and checks the value of one verb option. */
 static int parse_verb_option(AdminOption o, const char *s)
 {
@@ -220,6 +241,16 @@ static int parse_verb_option(AdminOption o, const char *s)
                 r = parse_number_option(what, s, 1, UINT32_MAX, &v);
                 arg_limit = (uint32_t)v;
                 return r;
+        case OPT_ADDRESS:
+                return parse_pci_address(what, s, &arg_address);
+        case OPT_DRIVER:
+                if (!streq(s, "vfio-pci") && !streq(s, "pciback"))
+                        return invalid(what, s, "expected vfio-pci (a Linux/KVM host) or pciback (a Xen host)");
+                arg_driver = s;
+                return 0;
+        case OPT_APPLY:
+        case OPT_ACKNOWLEDGE:
+                return 0;
         case _OPT_MAX:
                 break;
         }
@@ -295,7 +326,9 @@ static void options_list(uint32_t mask, const char *conjunction, char *buf, size
 /* The verb's positional argument, if it takes one, stands for an option. */
 static int verb_take_argument(const Verb *v, int n_args, char *args[])
 {
-        AdminOption o = v->argument == VERB_ARG_POOL ? OPT_POOL : OPT_VM_ID;
+        AdminOption o = v->argument == VERB_ARG_POOL      ? OPT_POOL
+                        : v->argument == VERB_ARG_ADDRESS ? OPT_ADDRESS
+                                                          : OPT_VM_ID;
         int max = v->argument == VERB_ARG_NONE ? 0 : 1;
         int r;
 
@@ -308,10 +341,12 @@ static int verb_take_argument(const Verb *v, int n_args, char *args[])
                 return 0;
         if (option_given(o)) {
                 admin_error("%s: give the %s either as an argument or with --%s, not both.", v->name,
-                            o == OPT_POOL ? "pool" : "VM", option_name(o));
+                            o == OPT_POOL ? "pool" : o == OPT_ADDRESS ? "PCI address" : "VM", option_name(o));
                 return -EINVAL;
         }
-        r = o == OPT_POOL ? parse_pool("pool id", args[0], &arg_pool) : parse_vm_id("VM id", args[0], &arg_vm_id);
+        r = o == OPT_POOL      ? parse_pool("pool id", args[0], &arg_pool)
+            : o == OPT_ADDRESS ? parse_pci_address("PCI address", args[0], &arg_address)
+                               : parse_vm_id("VM id", args[0], &arg_vm_id);
         if (r < 0)
                 return r;
         arg_options |= OPT(o);

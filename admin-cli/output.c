@@ -216,6 +216,12 @@ static void json_value(JsonWriter *w, const BusDictEntry *e)
         case BUS_VALUE_BOOL:
                 json_bool(w, e->b);
                 break;
+        case BUS_VALUE_STRV:
+                json_begin_array(w);
+                for (char **p = e->strv; p && *p; p++)
+                        json_string(w, *p);
+                json_end_array(w);
+                break;
         }
 }
 
@@ -250,6 +256,16 @@ static void json_record(JsonWriter *w, const BusDict *d, const RecordField *fiel
         json_begin_object(w);
         json_record_fields(w, d, fields, n);
         json_end_object(w);
+}
+
+void json_dict_fields(JsonWriter *w, const BusDict *d)
+{
+        json_record_fields(w, d, NULL, 0);
+}
+
+void json_dict(JsonWriter *w, const BusDict *d)
+{
+        json_record(w, d, NULL, 0);
 }
 
 void json_vm(JsonWriter *w, const BusDict *vm)

@@ -182,11 +182,79 @@ const Verb verbs[] = {
                 .allowed = OPT(OPT_VM_ID),
                 .run = verb_show_iommu_status,
                 .synopsis = "[--vm-id=N]",
-                .summary = "Show the host's IOMMU protection, as vgpu-iommud reports it",
-                .help = "  --vm-id=N                 also show this VM's IOMMU policy and its recorded IOMMU\n"
-                        "                            domain and group\n"
-                        "\nThe status comes from vgpu-iommud (org.vgpu.Iommu1). When it is not running the status\n"
-                        "is unknown, and vgpu-admin says so and exits with status 1.\n",
+                .summary = "Show whether the IOMMU protects this host, with the evidence",
+                .help = "  --vm-id=N                 also show this VM's confinement: its pool's GPU, the IOMMU\n"
+                        "                            domain and group, its IOMMU policy, and whether it is protected\n"
+                        "\nThe verdict comes from vgpu-iommud (org.vgpu.Iommu1): the platform (Linux, or Xen dom0),\n"
+                        "whether the IOMMU is on, its vendor and mode, how many GPUs are isolated, the IOMMU\n"
+                        "faults not yet acknowledged, and each fact's evidence (what was read, and where).\n"
+                        "\nExit status 0 only when the host is compliant: the IOMMU on in strict mode, every GPU\n"
+                        "isolated, no unacknowledged fault (and, with --vm-id, the VM protected). Otherwise 1,\n"
+                        "with each reason; also 1 when vgpu-iommud is not running (the status is unknown).\n",
+        },
+        {
+                .name = "list-gpus",
+                .run = verb_list_gpus,
+                .synopsis = "",
+                .summary = "List the host's GPUs, their drivers and IOMMU groups",
+                .help = "Columns: ADDRESS (PCI), ID (vendor:device), DRIVER (bound now), GROUP (IOMMU group; - on\n"
+                        "Xen, where the hypervisor keeps them), VIABLE (every other member of the group may go\n"
+                        "with the GPU), ISOLATED (the whole group on vfio-pci, or the GPU on pciback), NOTE (host\n"
+                        "console; or TEST ALLOW-LIST: not a GPU, admitted by a test-only setting), NAME.\n",
+        },
+        {
+                .name = "bind-gpu",
+                .argument = VERB_ARG_ADDRESS,
+                .allowed = OPT(OPT_ADDRESS) | OPT(OPT_DRIVER),
+                .required = OPT(OPT_ADDRESS),
+                .run = verb_bind_gpu,
+                .synopsis = "ADDRESS [--driver=vfio-pci|pciback]",
+                .summary = "Hand a GPU's whole IOMMU group to vfio-pci (or pciback on Xen)",
+                .help = "  --address=ADDRESS         the GPU's PCI address, [DDDD:]BB:SS.F (or give it as argument)\n"
+                        "  --driver=DRIVER           vfio-pci or pciback (default: vfio-pci on Linux, pciback on Xen)\n"
+                        "\nRefused, with nothing changed, when the device is not a GPU, its IOMMU group holds a\n"
+                        "device bound to a host driver that cannot go with it, a device of the group is in use,\n"
+                        "or the host's console is on it.\n"
+                        "Needs root or membership of the vgpu-admin group.\n",
+        },
+        {
+                .name = "unbind-gpu",
+                .argument = VERB_ARG_ADDRESS,
+                .allowed = OPT(OPT_ADDRESS),
+                .required = OPT(OPT_ADDRESS),
+                .run = verb_unbind_gpu,
+                .synopsis = "ADDRESS",
+                .summary = "Give a GPU's group back to the host's drivers",
+                .help = "  --address=ADDRESS         the GPU's PCI address, [DDDD:]BB:SS.F (or give it as argument)\n"
+                        "\nReleases every device of the GPU's group from vfio-pci or pciback and lets the host's\n"
+                        "drivers probe them again.\n"
+                        "Needs root or membership of the vgpu-admin group.\n",
+        },
+        {
+                .name = "iommu-faults",
+                .allowed = OPT(OPT_ACKNOWLEDGE),
+                .run = verb_iommu_faults,
+                .synopsis = "[--acknowledge]",
+                .summary = "List the IOMMU faults recorded, or acknowledge them",
+                .help = "  --acknowledge             mark every fault recorded so far as seen: they stay listed, but\n"
+                        "                            no longer make show-iommu-status fail (needs root or the\n"
+                        "                            vgpu-admin group)\n"
+                        "\nColumns: SEQ, TIME (when vgpu-iommud read it), SOURCE (dmar, amd-vi or xen), DEVICE (PCI\n"
+                        "address), ADDRESS (the I/O virtual address that faulted), REASON (as the hardware gave it).\n"
+                        "The faults come from the kernel log (Linux) or the hypervisor's console (Xen).\n",
+        },
+        {
+                .name = "iommu-setup",
+                .allowed = OPT(OPT_APPLY),
+                .run = verb_iommu_setup,
+                .synopsis = "[--apply]",
+                .summary = "Show (or write) the boot settings that turn the IOMMU on, strict",
+                .help = "  --apply                   write them, after keeping a copy of the file as\n"
+                        "                            FILE.vgpu-backup-TIME (needs root or the vgpu-admin group)\n"
+                        "\nOn Linux: the kernel command line in /etc/default/grub (intel_iommu=on or amd_iommu=on,\n"
+                        "iommu.strict=1; run update-grub afterwards). On XCP-ng: Xen's command line through\n"
+                        "xen-cmdline (iommu=force, dom0-iommu=strict). Either way a reboot is needed before the\n"
+                        "running kernel or hypervisor uses them; the output says when.\n",
         },
         {
                 .name = "channels",
@@ -321,7 +389,9 @@ void verbs_print_overview(void)
         static const char *const pool_verbs[] = {"list-pools", "show-pool", "create-pool", "configure-pool",
                                                  "delete-pool"};
         static const char *const path_verbs[] = {"channels", "stats", "disconnect-vm"};
-        static const char *const other_verbs[] = {"audit", "show-iommu-status", "help"};
+        static const char *const security_verbs[] = {"show-iommu-status", "list-gpus", "bind-gpu", "unbind-gpu",
+                                                     "iommu-faults", "iommu-setup", "audit"};
+        static const char *const other_verbs[] = {"help"};
 
         printf("vgpu-admin [OPTIONS...] VERB [VERB OPTIONS...]\n\n"
                "Manage the VMs, pools and priorities of vgpu, through vgpu-configd, and watch the command\n"
@@ -329,7 +399,8 @@ void verbs_print_overview(void)
         overview_section("VMs", vm_verbs, ELEMENTSOF(vm_verbs));
         overview_section("Pools", pool_verbs, ELEMENTSOF(pool_verbs));
         overview_section("Command path", path_verbs, ELEMENTSOF(path_verbs));
-        overview_section("Audit and security", other_verbs, ELEMENTSOF(other_verbs));
+        overview_section("IOMMU, GPUs and audit", security_verbs, ELEMENTSOF(security_verbs));
+        overview_section("Help", other_verbs, ELEMENTSOF(other_verbs));
         printf("\nOptions:\n"
                "  -h --help          Show this help; 'vgpu-admin VERB --help' shows a verb's\n"
                "     --version       Show the version\n"

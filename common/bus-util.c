@@ -263,6 +263,15 @@ static int entry_read_value(sd_bus_message *m, BusDictEntry *e)
                 e->b = b;
                 break;
         }
+        case 'a':
+                if (streq(contents, "as")) {
+                        r = sd_bus_message_read_strv(m, &e->strv);
+                        if (r < 0)
+                                return r;
+                        e->type = BUS_VALUE_STRV;
+                        break;
+                }
+                __attribute__((fallthrough));
         default:
                 r = sd_bus_message_skip(m, contents);
                 if (r < 0)
@@ -274,12 +283,17 @@ static int entry_read_value(sd_bus_message *m, BusDictEntry *e)
         return r < 0 ? r : 1;
 }
 
+static void entry_done(BusDictEntry *e)
+{
+        free(e->key);
+        free(e->str);
+        strv_free(e->strv);
+}
+
 void bus_dict_done(BusDict *d)
 {
-        for (size_t i = 0; i < d->n; i++) {
-                free(d->entries[i].key);
-                free(d->entries[i].str);
-        }
+        for (size_t i = 0; i < d->n; i++)
+                entry_done(&d->entries[i]);
         d->entries = mfree(d->entries);
         d->n = 0;
 }
@@ -308,13 +322,13 @@ int bus_dict_read(sd_bus_message *m, BusDict *ret)
                         goto fail;
                 r = entry_read_value(m, &e);
                 if (r < 0) {
-                        free(e.str);
+                        entry_done(&e);
                         goto fail;
                 }
                 skipped = r == 0;
                 r = sd_bus_message_exit_container(m);
                 if (r < 0) {
-                        free(e.str);
+                        entry_done(&e);
                         goto fail;
                 }
                 if (skipped)
@@ -322,8 +336,7 @@ int bus_dict_read(sd_bus_message *m, BusDict *ret)
                 e.key = strdup(key);
                 grown = realloc(d.entries, (d.n + 1) * sizeof(*d.entries));
                 if (!e.key || !grown) {
-                        free(e.key);
-                        free(e.str);
+                        entry_done(&e);
                         if (grown)
                                 d.entries = grown;
                         r = -ENOMEM;
@@ -348,6 +361,20 @@ const BusDictEntry *bus_dict_get(const BusDict *d, const char *key)
                 if (streq(d->entries[i].key, key))
                         return &d->entries[i];
         return NULL;
+}
+
+bool bus_dict_get_bool(const BusDict *d, const char *key)
+{
+        const BusDictEntry *e = bus_dict_get(d, key);
+
+        return e && e->type == BUS_VALUE_BOOL && e->b;
+}
+
+char **bus_dict_get_strv(const BusDict *d, const char *key)
+{
+        const BusDictEntry *e = bus_dict_get(d, key);
+
+        return e && e->type == BUS_VALUE_STRV ? e->strv : NULL;
 }
 
 const char *bus_dict_get_string(const BusDict *d, const char *key)

@@ -37,6 +37,14 @@
 #define VGPU_ERROR_ACCESS_DENIED "org.vgpu.Error.AccessDenied"
 #define VGPU_ERROR_STORAGE_FAILURE "org.vgpu.Error.StorageFailure"
 #define VGPU_ERROR_NOT_CONNECTED "org.vgpu.Error.NotConnected" /* Ingest1: the VM has no guest connected */
+/* Iommu1 (vgpu-iommud) */
+#define VGPU_ERROR_NO_SUCH_DEVICE "org.vgpu.Error.NoSuchDevice"
+#define VGPU_ERROR_NOT_A_GPU "org.vgpu.Error.NotAGpu"
+#define VGPU_ERROR_GROUP_NOT_VIABLE "org.vgpu.Error.GroupNotViable"
+#define VGPU_ERROR_DEVICE_IN_USE "org.vgpu.Error.DeviceInUse"
+#define VGPU_ERROR_HOST_CONSOLE "org.vgpu.Error.HostConsole"
+#define VGPU_ERROR_NOT_SUPPORTED "org.vgpu.Error.NotSupported"
+#define VGPU_ERROR_FAILED "org.vgpu.Error.Failed"
 
 /* sd-bus.h defines sd_bus_flush_close_unrefp(), sd_bus_message_unrefp(), … for these. */
 #define _cleanup_bus_ _cleanup_(sd_bus_flush_close_unrefp)
@@ -96,6 +104,7 @@ typedef enum BusValueType {
         BUS_VALUE_UINT,
         BUS_VALUE_INT,
         BUS_VALUE_BOOL,
+        BUS_VALUE_STRV, /* as */
 } BusValueType;
 
 typedef struct BusDictEntry {
@@ -105,6 +114,7 @@ typedef struct BusDictEntry {
         uint64_t u;
         int64_t i;
         bool b;
+        char **strv; /* NULL-terminated */
 } BusDictEntry;
 
 typedef struct BusDict {
@@ -112,13 +122,16 @@ typedef struct BusDict {
         size_t n;
 } BusDict;
 
-/* Reads one a{sv} (string, integer and boolean variants; other types are skipped). */
+/* Reads one a{sv} (string, integer, boolean and string-array variants; other types are skipped). */
 int bus_dict_read(sd_bus_message *m, BusDict *ret);
 void bus_dict_done(BusDict *d);
 const BusDictEntry *bus_dict_get(const BusDict *d, const char *key);
 const char *bus_dict_get_string(const BusDict *d, const char *key);
 uint64_t bus_dict_get_uint(const BusDict *d, const char *key);
 int64_t bus_dict_get_int(const BusDict *d, const char *key);
+/* false / NULL when the key is absent or of another type. */
+bool bus_dict_get_bool(const BusDict *d, const char *key);
+char **bus_dict_get_strv(const BusDict *d, const char *key);
 
 /* Reads aa{sv} into an array of BusDict. */
 int bus_dict_array_read(sd_bus_message *m, BusDict **ret, size_t *ret_n);

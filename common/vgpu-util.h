@@ -50,6 +50,25 @@ static inline void fclosep(FILE **f)
                         fn(*p);                                                                                        \
         }
 
+/* A NULL-terminated array of strings, each allocated, as sd_bus_message_read_strv() returns it. */
+static inline void strv_free(char **l)
+{
+        for (char **p = l; p && *p; p++)
+                free(*p);
+        free(l);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free)
+#define _cleanup_strv_ _cleanup_(strv_freep)
+
+static inline size_t strv_length(char **l)
+{
+        size_t n = 0;
+
+        while (l && l[n])
+                n++;
+        return n;
+}
+
 /* Hands ownership out of a cleanup variable: returns its value and leaves NULL behind. */
 #define TAKE_PTR(p)                                                                                                    \
         ({                                                                                                             \

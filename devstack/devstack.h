@@ -79,6 +79,7 @@ typedef struct ServiceDefinition {
         const char *executable;  /* NULL: the name */
         const char *const *args; /* each may hold "{state_dir}", "{runtime_dir}" or "{pool}" */
         bool takes_admin_group;  /* gets --admin-group=GROUP when vgpu-devstack was given one */
+        bool takes_iommu_root;   /* gets --root=DIR when vgpu-devstack was given --iommu-root=DIR */
         bool per_pool;           /* a template (as vgpu-schedd@.service): one instance NAME@POOL per pool */
 } ServiceDefinition;
 
@@ -148,6 +149,7 @@ struct Stack {
         int lock_fd;
 
         const char *admin_group; /* NULL: not passed */
+        const char *iommu_root;  /* vgpu-iommud's --root (a recorded tree); NULL: the host's own, "/" */
         char **pools;            /* one scheduler instance each; NULL-terminated */
         char **without;          /* services not to start (--without); NULL-terminated, or NULL */
         char **command;          /* NULL: wait for SIGINT or SIGTERM */
@@ -160,8 +162,17 @@ struct Stack {
 };
 
 /* stack.c: the phases. */
-int stack_setup(Stack *s, const char *state_dir, const char *admin_group, char **pools, char **without,
-                char **command);
+/* What the command line asks of the stack. */
+typedef struct StackOptions {
+        const char *state_dir;
+        const char *admin_group; /* NULL: not passed */
+        const char *iommu_root;  /* NULL: not passed */
+        char **pools;
+        char **without;
+        char **command;
+} StackOptions;
+
+int stack_setup(Stack *s, const StackOptions *o);
 int stack_run(Stack *s);
 void stack_done(Stack *s);
 void stack_bus_ready(Stack *s);

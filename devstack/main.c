@@ -13,6 +13,8 @@
 
 static const char *arg_state_dir;
 static const char *arg_admin_group;
+static const char *arg_iommu_root;
+static char *arg_iommu_root_storage; /* absolute: the services run from another directory */
 static bool arg_quiet;
 static char **arg_command;
 /* The pools of a fresh store: one scheduler each unless --pools says otherwise. */
@@ -37,6 +39,9 @@ static void help(void)
                "  --pools=A,B,…        start one scheduler (vgpu-schedd --pool=P) per pool (default: A,B,\n"
                "                       the pools of a fresh store); name every pool the store holds\n"
                "  --without=NAME,…     do not start these services (e.g. vgpu-ingestd, to run it by hand)\n"
+               "  --iommu-root=DIR     vgpu-iommud reads (and bind-gpu writes) the system below DIR, a recorded\n"
+               "                       tree such as test/data/iommu/intel-vtd, instead of this host's (give it\n"
+               "                       a copy: binding writes into it)\n"
                "  -q --quiet           show only warnings and errors\n"
                "  -h --help            show this help\n"
                "  --version            show the version\n"
@@ -102,10 +107,11 @@ static int parse_without(const char *text)
 /* Returns 1 to go on, 0 to exit successfully, -EINVAL on a usage error. */
 static int parse_argv(int argc, char *argv[])
 {
-        enum { ARG_STATE_DIR = 0x100, ARG_ADMIN_GROUP, ARG_POOLS, ARG_WITHOUT, ARG_VERSION };
+        enum { ARG_STATE_DIR = 0x100, ARG_ADMIN_GROUP, ARG_IOMMU_ROOT, ARG_POOLS, ARG_WITHOUT, ARG_VERSION };
         static const struct option options[] = {
                 {"state-dir", required_argument, NULL, ARG_STATE_DIR},
                 {"admin-group", required_argument, NULL, ARG_ADMIN_GROUP},
+                {"iommu-root", required_argument, NULL, ARG_IOMMU_ROOT},
                 {"pools", required_argument, NULL, ARG_POOLS},
                 {"without", required_argument, NULL, ARG_WITHOUT},
                 {"quiet", no_argument, NULL, 'q'},
@@ -133,6 +139,15 @@ static int parse_argv(int argc, char *argv[])
                         break;
                 case ARG_ADMIN_GROUP:
                         arg_admin_group = optarg;
+                        break;
+                case ARG_IOMMU_ROOT:
+                        if (isempty(optarg))
+                                return usage_error("--iommu-root needs a directory.");
+                        free(arg_iommu_root_storage);
+                        arg_iommu_root_storage = realpath(optarg, NULL);
+                        if (!arg_iommu_root_storage)
+                                return usage_error("Invalid --iommu-root '%s': %s.", optarg, strerror(errno));
+                        arg_iommu_root = arg_iommu_root_storage;
                         break;
                 case ARG_WITHOUT:
                         if (parse_without(optarg) < 0)
@@ -197,11 +212,16 @@ int main(int argc, char *argv[])
                 return EXIT_FAILURE;
         }
 
-        r = stack_setup(&stack, arg_state_dir, arg_admin_group, arg_pools_storage, arg_without_storage,
-                        arg_command);
+        r = stack_setup(&stack, &(StackOptions){.state_dir = arg_state_dir,
+                                                .admin_group = arg_admin_group,
+                                                .iommu_root = arg_iommu_root,
+                                                .pools = arg_pools_storage,
+                                                .without = arg_without_storage,
+                                                .command = arg_command});
         status = r < 0 ? EXIT_FAILURE : stack_run(&stack);
         stack_done(&stack);
         free(arg_pools_text);
         free(arg_without_text);
+        free(arg_iommu_root_storage);
         return status;
 }

@@ -16,6 +16,11 @@ static const ServiceDefinition service_table[] = {
                 .takes_admin_group = true,
         },
         {
+                .name = "vgpu-iommud",
+                .takes_admin_group = true,
+                .takes_iommu_root = true,
+        },
+        {
                 .name = "vgpu-schedd",
                 .args = (const char *const[]){"--pool={pool}", NULL},
                 .per_pool = true,
@@ -61,7 +66,7 @@ static int build_argv(Service *svc)
 
         while (d->args && d->args[n])
                 n++;
-        svc->argv = calloc(n + 3, sizeof(char *));
+        svc->argv = calloc(n + 4, sizeof(char *));
         if (!svc->argv)
                 return log_oom();
         svc->argv[i++] = strdup(svc->binary);
@@ -69,6 +74,8 @@ static int build_argv(Service *svc)
                 svc->argv[i++] = expand_arg(s, svc->pool, d->args[k]);
         if (d->takes_admin_group && s->admin_group)
                 svc->argv[i++] = strprintf("--admin-group=%s", s->admin_group);
+        if (d->takes_iommu_root && s->iommu_root)
+                svc->argv[i++] = strprintf("--root=%s", s->iommu_root);
         for (size_t k = 0; k < i; k++)
                 if (!svc->argv[k])
                         return log_oom();

@@ -50,13 +50,13 @@ static int setup_event_loop(Stack *s)
         return 0;
 }
 
-int stack_setup(Stack *s, const char *state_dir, const char *admin_group, char **pools, char **without,
-                char **command)
+int stack_setup(Stack *s, const StackOptions *o)
 {
+        char **command = o->command;
         int r;
 
-        *s = (Stack){.lock_fd = -1, .admin_group = admin_group, .pools = pools, .without = without,
-                     .command = command};
+        *s = (Stack){.lock_fd = -1, .admin_group = o->admin_group, .iommu_root = o->iommu_root, .pools = o->pools,
+                     .without = o->without, .command = command};
         s->bus.address_fd = -1;
         s->bus.process = (Process){.stack = s, .name = "dbus-daemon"};
         s->command_process = (Process){.stack = s, .name = command ? command[0] : "COMMAND"};
@@ -64,7 +64,7 @@ int stack_setup(Stack *s, const char *state_dir, const char *admin_group, char *
         r = setup_event_loop(s);
         if (r < 0)
                 return r;
-        r = layout_prepare(s, state_dir);
+        r = layout_prepare(s, o->state_dir);
         if (r < 0)
                 return r;
         r = bus_daemon_prepare(s);

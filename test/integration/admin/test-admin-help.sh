@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # vgpu-admin's help: the overview, each verb's own usage (VERB --help and help VERB), and --version.
 source "$(dirname "$0")/../lib.sh"
-devstack_reexec -- "$@"
+devstack_reexec --without=vgpu-iommud -- "$@"
 
 readonly VERBS=(register-vm unregister-vm set-priority set-pool set-memory-quota set-iommu-policy show-vm list-vms
-        list-pools show-pool create-pool configure-pool delete-pool audit show-iommu-status help)
+        list-pools show-pool create-pool configure-pool delete-pool audit show-iommu-status list-gpus bind-gpu
+        unbind-gpu iommu-faults iommu-setup channels stats disconnect-vm help)
 
 test_overview_lists_every_verb() {
         local verb

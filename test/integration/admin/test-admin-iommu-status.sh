@@ -1,52 +1,57 @@
 #!/usr/bin/env bash
-# show-iommu-status before vgpu-iommud exists: it says plainly that the host's IOMMU status is unknown
-# and exits 1; it shows only what is stored (a VM's IOMMU policy and record), never a made-up status.
+# show-iommu-status and the other IOMMU verbs while vgpu-iommud is not running: they say plainly that the
+# host's IOMMU status is unknown and exit 1, print no status (never a made-up one), and still check
+# their command line before anything is sent.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/admin-lib.sh"
-devstack_reexec -- "$@"
+devstack_reexec --without=vgpu-iommud -- "$@"
 
 export LC_ALL=C.UTF-8
 
-readonly NOT_RUNNING="vgpu-admin: vgpu-iommud is not running: the IOMMU status of this host is unknown."
+readonly NOT_RUNNING="vgpu-admin: vgpu-iommud is not running (no org.vgpu.Iommu1 on the system bus)."
+readonly UNKNOWN="vgpu-admin: the IOMMU status of this host is unknown."
 
 test_without_iommud_the_status_is_unknown() {
         expect_exit "show-iommu-status exits 1 without vgpu-iommud" 1 vgpu-admin show-iommu-status
-        assert_eq "show-iommu-status says vgpu-iommud is not running" "$NOT_RUNNING" "$LAST_ERR"
+        assert_eq "show-iommu-status says vgpu-iommud is not running, so the status is unknown" \
+                "$NOT_RUNNING"$'\n'"$UNKNOWN" "$LAST_ERR"
         assert_eq "show-iommu-status prints no status" "" "$LAST_OUT"
+        expect_exit "show-iommu-status --json exits 1 without vgpu-iommud" 1 vgpu-admin --json show-iommu-status
+        assert_eq "show-iommu-status --json prints nothing" "" "$LAST_OUT"
 }
 
-test_with_vm_id_shows_the_stored_record() {
+test_with_vm_id_the_status_is_still_unknown() {
         check "register VM 4 with IOMMU policy audit" \
                 vgpu-admin register-vm --vm-id=4 --pool=A --priority=medium --iommu-policy=audit
         expect_exit "show-iommu-status --vm-id=4 exits 1" 1 vgpu-admin show-iommu-status --vm-id=4
-        assert_eq "show-iommu-status --vm-id=4 still says the host status is unknown" "$NOT_RUNNING" "$LAST_ERR"
-        assert_contains "show-iommu-status --vm-id=4 shows the VM" "            VM: 4" "$LAST_OUT"
-        assert_contains "show-iommu-status --vm-id=4 shows its policy" "  IOMMU policy: audit" "$LAST_OUT"
-        assert_contains "show-iommu-status --vm-id=4 shows no recorded domain" "  IOMMU domain: not recorded yet" \
-                "$LAST_OUT"
-        assert_contains "show-iommu-status --vm-id=4 shows no recorded group" "   IOMMU group: none recorded" \
-                "$LAST_OUT"
+        assert_contains "show-iommu-status --vm-id=4 says the status is unknown" "$UNKNOWN" "$LAST_ERR"
+        assert_eq "show-iommu-status --vm-id=4 prints no status" "" "$LAST_OUT"
+        check "show-vm 4 still shows the stored IOMMU policy" \
+                bash -c 'vgpu-admin show-vm 4 | grep -q "IOMMU policy: audit"'
 }
 
-test_json_says_not_running() {
-        expect_exit "show-iommu-status --json exits 1" 1 vgpu-admin --json show-iommu-status
-        json_check "show-iommu-status --json: iommu_service not-running, nothing else" "$LAST_OUT" \
-                '. == {"iommu_service": "not-running"}'
-        expect_exit "show-iommu-status --json --vm-id=4 exits 1" 1 vgpu-admin --json show-iommu-status --vm-id 4
-        json_check "show-iommu-status --json --vm-id=4: the stored record" "$LAST_OUT" \
-                '.iommu_service == "not-running" and .vm_id == 4 and .iommu_policy == "audit"
-                 and .iommu_domain == "" and .iommu_group == -1'
-        assert_eq "show-iommu-status --json still explains on stderr" "$NOT_RUNNING" "$LAST_ERR"
+test_other_verbs_say_not_running() {
+        local verb
+        for verb in list-gpus iommu-faults iommu-setup "bind-gpu 41:00.0" "unbind-gpu 41:00.0"; do
+                # shellcheck disable=SC2086 # the verb and its argument are two words
+                expect_exit "$verb exits 1 without vgpu-iommud" 1 vgpu-admin $verb
+                assert_eq "$verb says vgpu-iommud is not running" "$NOT_RUNNING" "$LAST_ERR"
+        done
 }
 
-test_unknown_vm_is_refused() {
-        expect_exit "show-iommu-status --vm-id=99 exits 1" 1 vgpu-admin show-iommu-status --vm-id=99
-        assert_contains "show-iommu-status --vm-id=99 names the VM" "VM 99 is not registered" "$LAST_ERR"
+test_bad_command_lines_are_refused_first() {
         expect_refusal "show-iommu-status --vm-id=abc" 2 "invalid --vm-id 'abc'" vgpu-admin show-iommu-status --vm-id=abc
+        expect_refusal "bind-gpu ../../x" 2 "invalid PCI address '../../x'" vgpu-admin bind-gpu ../../x
+        expect_refusal "bind-gpu --driver=nvidia" 2 "invalid --driver 'nvidia'" vgpu-admin bind-gpu 41:00.0 --driver=nvidia
+        expect_refusal "bind-gpu without an address" 2 "bind-gpu needs --address" vgpu-admin bind-gpu
+        expect_refusal "unbind-gpu 41:00.0 --address=41:00.0" 2 "either as an argument or with --address" \
+                vgpu-admin unbind-gpu 41:00.0 --address=41:00.0
+        expect_refusal "iommu-setup --apply=yes" 2 "option '--apply=yes' takes no value" vgpu-admin iommu-setup --apply=yes
+        expect_refusal "list-gpus --vm-id=1" 2 "option --vm-id is not valid for list-gpus" vgpu-admin list-gpus --vm-id=1
 }
 
 test_without_iommud_the_status_is_unknown
-test_with_vm_id_shows_the_stored_record
-test_json_says_not_running
-test_unknown_vm_is_refused
+test_with_vm_id_the_status_is_still_unknown
+test_other_verbs_say_not_running
+test_bad_command_lines_are_refused_first
 done_testing

@@ -24,6 +24,9 @@ expect_exit "org.vgpu.Scheduler1.conf opens exactly the methods of org.vgpu.Sche
 expect_exit "org.vgpu.Ingest1.conf opens exactly the unprivileged methods of org.vgpu.Ingest1.xml" 0 \
         python3 "$tool" --interface org.vgpu.Ingest1 "$VGPU_SOURCE_DIR/dbus-interfaces/org.vgpu.Ingest1.xml" \
         "$VGPU_SOURCE_DIR/systemd-units/dbus/org.vgpu.Ingest1.conf"
+expect_exit "org.vgpu.Iommu1.conf opens exactly the unprivileged methods of org.vgpu.Iommu1.xml" 0 \
+        python3 "$tool" --interface org.vgpu.Iommu1 "$VGPU_SOURCE_DIR/dbus-interfaces/org.vgpu.Iommu1.xml" \
+        "$VGPU_SOURCE_DIR/systemd-units/dbus/org.vgpu.Iommu1.conf"
 
 # Every interface file is well-formed XML (a "--" inside a comment is not).
 for f in "$VGPU_SOURCE_DIR"/dbus-interfaces/*.xml "$VGPU_SOURCE_DIR"/systemd-units/dbus/*.conf; do

@@ -148,4 +148,38 @@ else
         ok "vgpu-schedd@.service verified # SKIP vgpu-schedd is not built"
 fi
 
+# vgpu-ingestd's unit: verified the same way, and rated by the same threshold as vgpu-configd's.
+ingestd_unit=$units/vgpu-ingestd.service
+ingestd_bin=$VGPU_BUILD_DIR/vgpu-ingestd
+if [ -f "$ingestd_unit" ] && [ -x "$ingestd_bin" ]; then
+        sed "s|^ExecStart=[^ ]*|ExecStart=$ingestd_bin|" "$ingestd_unit" >"$tmp/units/vgpu-ingestd.service"
+        verify_clean "systemd-analyze verify: vgpu-ingestd.service, no warnings" --man=no \
+                "$tmp/units/vgpu-ingestd.service" "$tmp/units/vgpu.target"
+        out=$(systemd-analyze security --offline=yes --threshold=15 "$tmp/units/vgpu-ingestd.service" 2>&1)
+        expect_exit "systemd-analyze security: vgpu-ingestd exposure at most 1.5" 0 \
+                test -n "$(grep -o 'exposure level for [^:]*: [01]\.[0-5]' <<<"$out")"
+else
+        ok "vgpu-ingestd.service verified # SKIP vgpu-ingestd is not built"
+fi
+
+# vgpu-iommud's unit: verified the same way. Its sandbox is necessarily wider than the others' (it writes
+# below /sys to bind GPUs, reads /dev/kmsg with CAP_SYSLOG, and on Xen opens /dev/xen/privcmd), so its
+# threshold is its own: the exposure it has today is 1.7; fail past 2.0.
+iommud_unit=$units/vgpu-iommud.service
+iommud_bin=$VGPU_BUILD_DIR/vgpu-iommud
+if [ -f "$iommud_unit" ] && [ -x "$iommud_bin" ]; then
+        sed "s|^ExecStart=[^ ]*|ExecStart=$iommud_bin|" "$iommud_unit" >"$tmp/units/vgpu-iommud.service"
+        verify_clean "systemd-analyze verify: vgpu-iommud.service, no warnings" --man=no \
+                "$tmp/units/vgpu-iommud.service" "$tmp/units/vgpu.target"
+        for line in BusName=org.vgpu.Iommu1 CapabilityBoundingSet=CAP_SYSLOG DevicePolicy=closed \
+                ProtectSystem=strict PrivateNetwork=yes SystemCallFilter=@system-service; do
+                assert_contains "vgpu-iommud.service has $line" "$line" "$(grep -xF -- "$line" "$iommud_unit")"
+        done
+        out=$(systemd-analyze security --offline=yes --threshold=20 "$tmp/units/vgpu-iommud.service" 2>&1)
+        expect_exit "systemd-analyze security: vgpu-iommud exposure at most 2.0 ($(grep -o 'exposure level for [^:]*: [0-9.]*' <<<"$out" | grep -o '[0-9.]*$'))" \
+                0 test -n "$(grep -o -E 'exposure level for [^:]*: ([01]\.[0-9]|2\.0)' <<<"$out")"
+else
+        ok "vgpu-iommud.service verified # SKIP vgpu-iommud is not built"
+fi
+
 done_testing
