@@ -13,7 +13,7 @@
 #include "proto/protocol.h"
 
 /* Bumped whenever this header changes in a way a plugin built against an older one would misread. */
-#define VGPU_BACKEND_ABI_VERSION 1
+#define VGPU_BACKEND_ABI_VERSION 2
 #define VGPU_BACKEND_CUDA_FILE   "vgpu-backend-cuda.so"
 #define VGPU_BACKEND_CUDA_SYMBOL "vgpu_backend_cuda_init"
 
@@ -24,14 +24,31 @@
 
 typedef struct Backend Backend; /* each backend's own state */
 
-typedef struct BackendConfig {
+typedef struct BackendConfig BackendConfig;
+
+/* A backend's log line about this VM (the executor adds VM_ID= and POOL=); level is syslog's. */
+typedef void (*BackendLogFunc)(const BackendConfig *config, int level, const char *format, ...)
+        __attribute__((format(printf, 3, 4)));
+
+struct BackendConfig {
+        /* The executor's VGPU_BACKEND_ABI_VERSION, first so that a plugin built against another version can
+         * refuse before it reads anything else. */
+        uint32_t abi_version;
         uint32_t vm_id;
         const char *pool;
         /* Asked between slices of a launch: true when the executor is shutting down (SIGTERM, the
          * scheduler hung up), so a long launch is abandoned within one slice. */
         bool (*should_stop)(void *userdata);
         void *userdata;
-} BackendConfig;
+        /* The VM's data area, mapped for the whole life of the backend (it is unmapped only after done()).
+         * The host side of every copy lies inside it, so a backend may register it once for DMA. */
+        void *data;
+        uint64_t data_size;
+        /* The pool's GPU: NULL or "" for the first device, else a PCI bus id ("0000:41:00.0") or a UUID
+         * ("GPU-…"). The CPU backend ignores it. */
+        const char *device;
+        BackendLogFunc log;
+};
 
 /* One launch parameter after the core resolved it. */
 typedef struct BackendArg {
@@ -53,7 +70,8 @@ typedef struct BackendLaunch {
 } BackendLaunch;
 
 /* Functions returning int return 0 or a negative errno (-ENOMEM: the device is full → OUT_OF_MEMORY; any
- * other → DEVICE_ERROR). Those returning VgpuStatus set *reason to a static sentence when not OK. */
+ * other → DEVICE_ERROR). Those returning VgpuStatus set *reason to a sentence when not OK: a static one, or
+ * text in the backend's own memory that stays valid until its next call (module_load: the JIT log). */
 typedef struct BackendOps {
         uint32_t abi_version; /* VGPU_BACKEND_ABI_VERSION */
         const char *name;     /* "cpu", "cuda": for logs and the ready message */
@@ -80,6 +98,10 @@ typedef struct BackendOps {
         VgpuStatus (*launch)(Backend *b, const BackendLaunch *l, const char **reason);
         /* Returns when every earlier command has finished. */
         int (*sync)(Backend *b);
+        /* True once the device context can no longer be used (a sticky fault such as an illegal address):
+         * the executor completes the current command, then ends, and the scheduler starts a fresh one.
+         * NULL: never. */
+        bool (*failed)(Backend *b);
 } BackendOps;
 
 /* The entry point every backend exports: the CPU backend as backend_cpu_init(), the plugin as

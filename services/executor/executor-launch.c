@@ -42,6 +42,22 @@ static VgpuStatus builtin_module_handle(Executor *e, uint64_t *ret)
         return VGPU_STATUS_OK;
 }
 
+/* A refused module's reason (with a GPU backend: the JIT compiler's log) goes back to the guest over the
+ * image it sent, NUL-terminated and cut to the image's length (docs/gpu.md): the completion has no room for
+ * text, and those bytes are the guest's own, sent for this command. */
+static void module_log_return(Executor *e, const VgpuRequest *q, const char *reason)
+{
+        uint8_t *shared = executor_data_range(e, q->u.module_load.image.offset, q->u.module_load.image.length);
+        size_t n = strlen(strempty(reason));
+
+        if (!shared || q->u.module_load.image.length == 0)
+                return;
+        if (n > q->u.module_load.image.length - 1)
+                n = (size_t)q->u.module_load.image.length - 1;
+        memcpy(shared, strempty(reason), n);
+        shared[n] = 0;
+}
+
 VgpuStatus executor_module_load(Executor *e, const VgpuRequest *q, uint64_t *ret)
 {
         const uint8_t *shared = executor_data_range(e, q->u.module_load.image.offset, q->u.module_load.image.length);
@@ -63,8 +79,10 @@ VgpuStatus executor_module_load(Executor *e, const VgpuRequest *q, uint64_t *ret
                 return builtin_module_handle(e, ret);
 
         s = e->ops->module_load(e->backend, q->u.module_load.format, image, length, &m->object, &reason);
-        if (s != VGPU_STATUS_OK)
+        if (s != VGPU_STATUS_OK) {
+                module_log_return(e, q, reason);
                 return executor_refuse(e, q->opcode, s, strempty(reason));
+        }
         if (handle_issue(e->handles, HANDLE_MODULE, m, ret) < 0)
                 /* The backend's module stays loaded until the executor ends: there is no unload op yet. */
                 return executor_refuse(e, q->opcode, VGPU_STATUS_OUT_OF_MEMORY, "the handle table is full");

@@ -281,6 +281,8 @@ void executor_execute(Executor *e, const VgpuHostRequest *hr, VgpuHostCompletion
                 e->errors++;
         }
         ret->cpl.status = s;
+        if (s != VGPU_STATUS_OK && e->ops->failed && e->ops->failed(e->backend))
+                e->backend_failed = true;
         e->requests++;
         ret->exec_ns = now_ns() - start;
         e->exec_ns += ret->exec_ns;

@@ -27,6 +27,7 @@ typedef struct Executor {
         uint64_t *builtin_functions;                     /* per builtin_get() index: its handle, else 0 */
         uint64_t requests, errors, queue_wait_ns, exec_ns; /* for STATS */
         uint8_t priority;                                /* as the scheduler last stamped it */
+        bool backend_failed;                             /* the backend's context is gone: end after this command */
         unsigned refusals_logged;
 } Executor;
 

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -258,6 +260,12 @@ static int serve_loop(Server *s)
 
         while (!s->stopping) {
                 r = serve_one(s);
+                if (r > 0 && s->executor.backend_failed) {
+                        /* Its completion is out; the context cannot run anything more for this VM. */
+                        log_server(s, LOG_ERR, "The VM's GPU context is lost to a fault; exiting so that the "
+                                   "scheduler starts a fresh executor (the VM's GPU memory is gone).");
+                        return -ENOTRECOVERABLE;
+                }
                 if (r > 0)
                         continue;
                 if (r != -EAGAIN)
@@ -276,15 +284,31 @@ static int serve_loop(Server *s)
         return 0;
 }
 
+static void backend_log(const BackendConfig *config, int level, const char *format, ...)
+{
+        char message[1024];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(message, sizeof(message), format, ap);
+        va_end(ap);
+        log_vm(level, config->vm_id, config->pool, NULL, "%s", message);
+}
+
 static int server_start(Server *s)
 {
-        BackendConfig bc = {.vm_id = s->config->vm_id, .pool = s->config->pool,
-                            .should_stop = server_should_stop, .userdata = s};
+        BackendConfig bc = {.abi_version = VGPU_BACKEND_ABI_VERSION, .vm_id = s->config->vm_id,
+                            .pool = s->config->pool, .should_stop = server_should_stop, .userdata = s,
+                            .log = backend_log};
         int r;
 
         r = handshake(s);
         if (r < 0)
                 return r;
+        /* The mapping outlives the backend (server_done() closes the backend first), so a backend may
+         * register the data area for DMA once, here. */
+        bc.data = (uint8_t *)s->region.addr + s->geometry.data_offset;
+        bc.data_size = s->geometry.data_size;
         r = backend_open(s->config->backend, &bc, &s->ops, &s->backend, &s->plugin);
         if (r < 0)
                 return r;
@@ -318,7 +342,7 @@ int serve(const ServeConfig *config)
                            config->vm_id, s.ops->name, config->memory_quota, s.geometry.data_size,
                            s.spin_usec ? "spin-then-block" : "block");
                 r = serve_loop(&s);
-                if (r < 0)
+                if (r < 0 && r != -ENOTRECOVERABLE)
                         log_server(&s, LOG_ERR, "The host link broke (%s), exiting.",
                                    r == -EPROTO ? "the scheduler violated the ring discipline" : strerror(-r));
         }
