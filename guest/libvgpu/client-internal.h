@@ -25,6 +25,8 @@ typedef struct PendingOp {
         void *copy_out;
         uint64_t copy_out_offset; /* in the data area */
         uint64_t copy_out_size;
+        /* MODULE_LOAD: on a refusal the host writes its reason (the JIT log) over the staged image. */
+        bool reason_back;
 } PendingOp;
 
 struct VgpuClient {
@@ -48,6 +50,8 @@ struct VgpuClient {
         char dead_message[256]; /* why, as vgpu_last_error() said it then: repeated by every later call */
         VgpuFailure failure;   /* first failed queued op since the last sync */
         VgpuFailure reported;  /* what the last vgpu_sync() reported */
+        uint64_t host_reason_seq;   /* the request host_reason explains; 0: none */
+        char host_reason[2048];     /* the host's own words on a refused module, made printable */
 
         uint64_t spin_ns;
         uint32_t timeout_ms;
@@ -68,6 +72,7 @@ typedef struct SubmitSpec {
         int *ret_error;        /* NULL: a queued op, its error goes to vgpu_sync() */
         uint64_t *ret_handle;  /* the completion's handle (HELLO: its first result word) */
         void *copy_out;        /* D2H/STATS: stage_size bytes copied here on success */
+        bool reason_back;      /* on a refusal, keep the NUL-terminated text the host left in staging */
 } SubmitSpec;
 
 /* Writes d into the ring (its seq and, with staging, its data-area offset filled in), waiting for a free

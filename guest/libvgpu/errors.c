@@ -8,7 +8,8 @@
 
 #include "client-internal.h"
 
-static _Thread_local char last_error[512];
+/* Room for a JIT log: a refused module's reason comes back in it. */
+static _Thread_local char last_error[2560];
 
 void client_set_error(const char *fmt, ...)
 {

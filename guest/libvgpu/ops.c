@@ -35,7 +35,10 @@ static int call(VgpuClient *c, VgpuRequestDesc *d, SubmitSpec spec)
         r = client_wait_seq(c, (uint64_t)seq);
         if (err == 0 && r < 0)
                 err = r;
-        if (err < 0 && !c->dead)
+        if (err < 0 && !c->dead && c->host_reason_seq == (uint64_t)seq)
+                client_set_error("%s (seq %lld) failed: %s: %s", client_op_name(d->opcode), (long long)seq,
+                                 vgpu_strerror(err), c->host_reason);
+        else if (err < 0 && !c->dead)
                 client_set_error("%s (seq %lld) failed: %s", client_op_name(d->opcode), (long long)seq,
                                  vgpu_strerror(err));
         return err;
@@ -198,7 +201,7 @@ VGPU_API int vgpu_module_load(VgpuClient *c, VgpuImageFormat format, const void 
         d.u.module_load.length = size + add_nul;
         return call(c, &d,
                     (SubmitSpec){.payload = image, .payload_size = size, .stage_size = size + add_nul,
-                                 .zero_tail = add_nul, .ret_handle = ret});
+                                 .zero_tail = add_nul, .ret_handle = ret, .reason_back = true});
 }
 
 /* The one place that knows how the host names its built-in module: adapt here if that convention moves. */

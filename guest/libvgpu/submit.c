@@ -88,6 +88,22 @@ int client_publish(VgpuClient *c)
         return 0;
 }
 
+/* The host's reason for refusing a request, left NUL-terminated in the request's staging: kept (bounded,
+ * control characters other than newlines and tabs shown as '?') so that vgpu_last_error() can say it. */
+static void keep_host_reason(VgpuClient *c, const PendingOp *op)
+{
+        const uint8_t *text = c->data + op->copy_out_offset;
+        size_t n = 0, limit = op->copy_out_size < sizeof(c->host_reason) - 1 ? op->copy_out_size
+                                                                              : sizeof(c->host_reason) - 1;
+
+        for (; n < limit && text[n] != '\0'; n++)
+                c->host_reason[n] = (text[n] >= 0x20 && text[n] != 0x7f) || text[n] == '\n' || text[n] == '\t'
+                                            ? (char)text[n]
+                                            : '?';
+        c->host_reason[n] = '\0';
+        c->host_reason_seq = n > 0 ? op->seq : 0;
+}
+
 /* One completion, copied out of the ring: it must answer a request in flight, with that request's opcode.
  * Anything else is a host that cannot be believed any more. */
 static int retire(VgpuClient *c, const VgpuCompletionDesc *cd)
@@ -112,6 +128,8 @@ static int retire(VgpuClient *c, const VgpuCompletionDesc *cd)
         }
         if (err == 0 && op->copy_out)
                 memcpy(op->copy_out, c->data + op->copy_out_offset, op->copy_out_size);
+        if (err != 0 && op->reason_back)
+                keep_host_reason(c, op);
         if (op->ret_error) {
                 if (*op->ret_error == 0)
                         *op->ret_error = err;
@@ -400,7 +418,8 @@ int64_t client_submit(VgpuClient *c, VgpuRequestDesc *d, const SubmitSpec *spec)
                 .ret_handle = spec->ret_handle,
                 .copy_out = spec->copy_out,
                 .copy_out_offset = offset,
-                .copy_out_size = spec->copy_out ? spec->stage_size : 0,
+                .copy_out_size = spec->copy_out || spec->reason_back ? spec->stage_size : 0,
+                .reason_back = spec->reason_back,
         };
         c->next_seq++;
         c->unpublished++;

@@ -146,7 +146,8 @@ typedef enum VgpuImageFormat {
 /* The well-known module of portable kernels (docs/builtins.md). */
 #define VGPU_BUILTIN_MODULE_NAME "vgpu.builtin"
 
-/* Waits. The image must fit the data area (-EMSGSIZE otherwise). */
+/* Waits. The image must fit the data area (-EMSGSIZE otherwise). When the host refuses the module,
+ * vgpu_last_error() carries its reason (for PTX, the JIT compiler's log), at most as long as the image. */
 VGPU_API int vgpu_module_load(VgpuClient *c, VgpuImageFormat format, const void *image, size_t size,
                               VgpuModuleHandle *ret);
 /* Waits. The handle of vgpu.builtin, whose functions are gemm, conv2d, relu, add, … */

@@ -137,8 +137,12 @@ static VgpuStatus host_execute(Host *h, const VgpuRequest *rq, VgpuCompletionDes
                 return vgpu_hello_negotiate(rq->u.hello.version_min, rq->u.hello.version_max, &cd->u.hello.version);
         case VGPU_OP_MODULE_LOAD:
                 if (rq->u.module_load.image.length != sizeof(builtin) ||
-                    memcmp(h->data + rq->u.module_load.image.offset, builtin, sizeof(builtin)) != 0)
+                    memcmp(h->data + rq->u.module_load.image.offset, builtin, sizeof(builtin)) != 0) {
+                        /* As the executor does: the reason over the image's own range, NUL-terminated. */
+                        snprintf((char *)h->data + rq->u.module_load.image.offset, rq->u.module_load.image.length,
+                                 "%s", HOST_MODULE_REASON);
                         return VGPU_STATUS_NOT_SUPPORTED;
+                }
                 cd->u.handle = MOD_HANDLE;
                 return VGPU_STATUS_OK;
         case VGPU_OP_GET_FUNCTION:

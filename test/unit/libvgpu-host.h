@@ -13,6 +13,9 @@
 
 #define FN_BASE    UINT64_C(0x9000) /* function handles: FN_BASE + the built-in's index */
 #define WATCHDOG_S 20
+/* What the stand-in host says when it refuses a module: a JIT log's shape, with a control character that
+ * the library must not pass on as it is. */
+#define HOST_MODULE_REASON "ptxas line 6; error   : Not a name of any known instruction: 'nope'\x1b[0m"
 
 typedef enum HostMode {
         HOST_NORMAL,

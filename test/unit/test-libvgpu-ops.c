@@ -165,6 +165,30 @@ START_TEST(test_an_async_batch_costs_one_notification)
 }
 END_TEST
 
+START_TEST(test_a_refused_module_brings_back_the_hosts_reason)
+{
+        /* The host's reason comes back over the image's own bytes, so it is as long as the image at most. */
+        static const char ptx[] = "// a guest's own module, refused by this host: there is room here for the reason\n"
+                                  "// that comes back over it, as there is in any real module\n"
+                                  ".version 8.0\n.target sm_90\nthis_is_not_ptx;\n";
+        VgpuClient *c = NULL;
+        VgpuModuleHandle module = 0;
+        int r;
+
+        host_start(HOST_NORMAL);
+        ck_assert_int_eq(vgpu_connect(&(VgpuConnectOptions){.vm_id = 7}, &c), 0);
+        r = vgpu_module_load(c, VGPU_IMAGE_PTX, ptx, strlen(ptx), &module);
+        ck_assert_int_lt(r, 0);
+        ck_assert_msg(strstr(vgpu_last_error(), "MODULE_LOAD (seq"), "%s", vgpu_last_error());
+        ck_assert_msg(strstr(vgpu_last_error(), "Not a name of any known instruction: 'nope'?[0m"),
+                      "the host's reason is missing or its escape character was passed on: %s", vgpu_last_error());
+        ck_assert_uint_eq(module, 0);
+        /* The channel stays usable. */
+        ck_assert_int_eq(vgpu_module_builtin(c, &module), 0);
+        vgpu_disconnect(c);
+}
+END_TEST
+
 START_TEST(test_an_error_in_a_queued_op_is_reported_at_sync)
 {
         VgpuFailure f;
@@ -200,6 +224,7 @@ static Suite *libvgpu_suite(void)
         tcase_add_test(tc, test_gemm_through_the_channel_matches_a_naive_loop);
         tcase_add_test(tc, test_copies_larger_than_the_data_area_are_chunked);
         tcase_add_test(tc, test_an_async_batch_costs_one_notification);
+        tcase_add_test(tc, test_a_refused_module_brings_back_the_hosts_reason);
         tcase_add_test(tc, test_an_error_in_a_queued_op_is_reported_at_sync);
         suite_add_tcase(s, tc);
         return s;
