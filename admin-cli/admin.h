@@ -213,9 +213,9 @@ void json_audit_entry(JsonWriter *w, const BusDict *entry);
 void json_print_vm_outcome(uint32_t vm_id, const char *done);
 void json_print_pool_outcome(const char *pool, const char *done);
 void json_channel(JsonWriter *w, const BusDict *channel);
-/* {"pool", "running", then the scalar keys of the scheduler's GetStats as it gives them}; stats NULL:
- * no scheduler is running for the pool, and nothing else is said. */
-void json_pool_stats(JsonWriter *w, const char *pool, const BusDict *stats);
+/* {"pool", "running", then the scalar keys of the scheduler's GetStats as it gives them, then "vms": its
+ * ListVms records}; stats NULL: no scheduler is running for the pool, and nothing else is said. */
+void json_pool_stats(JsonWriter *w, const char *pool, const BusDict *stats, const BusDictArray *vms);
 
 /* Prints a list of records: a JSON array with --json, else the table `print_table` makes and the footer
  * ("N <plural> listed."). Returns 0 or a negative errno (already reported). */

@@ -300,7 +300,7 @@ void json_channel(JsonWriter *w, const BusDict *channel)
         json_record(w, channel, channel_fields, ELEMENTSOF(channel_fields));
 }
 
-void json_pool_stats(JsonWriter *w, const char *pool, const BusDict *stats)
+void json_pool_stats(JsonWriter *w, const char *pool, const BusDict *stats, const BusDictArray *vms)
 {
         json_begin_object(w);
         json_key(w, "pool");
@@ -312,6 +312,13 @@ void json_pool_stats(JsonWriter *w, const char *pool, const BusDict *stats)
                         json_key(w, stats->entries[i].key);
                         json_value(w, &stats->entries[i]);
                 }
+        if (stats && vms) {
+                json_key(w, "vms");
+                json_begin_array(w);
+                for (size_t i = 0; i < vms->n; i++)
+                        json_dict(w, &vms->items[i]);
+                json_end_array(w);
+        }
         json_end_object(w);
 }
 

@@ -20,6 +20,7 @@ typedef struct PoolStats {
         char pool[POOL_ID_MAX + 1];
         bool running;
         BusDict stats;
+        BusDictArray vms; /* ListVms: each attached VM and its executor */
 } PoolStats;
 
 /* Reads the pool's GetStats into *ret. Returns 0 (ret->running says whether a scheduler answered) or a
@@ -45,7 +46,52 @@ static int pool_stats_read(sd_bus *bus, const char *pool, PoolStats *ret)
         if (r < 0)
                 return r;
         ret->running = true;
-        return 0;
+
+        m = sd_bus_message_unref(m);
+        reply = sd_bus_message_unref(reply);
+        r = service_method_new(bus, &m, service, SCHED_PATH, SCHED_INTERFACE, "ListVms");
+        if (r >= 0)
+                r = service_call(bus, m, &sched_service, &reply);
+        if (r >= 0)
+                r = reply_read_dict_array(reply, &ret->vms.items, &ret->vms.n);
+        return r;
+}
+
+/* The attached VMs and their executors: what an operator looks at after a crash or a restart storm. */
+static int print_vm_table(const BusDictArray *vms)
+{
+        static const char *const headers[] = {"VM",     "STATE",    "BACKEND",  "EXECUTOR PID",
+                                              "DEATHS", "RESTARTS", "COMMANDS", "ERRORS"};
+        static const char *const counters[] = {"executor_deaths", "executor_restarts", "commands", "errors"};
+        _cleanup_(table_freep) Table *t = table_new(ELEMENTSOF(headers), headers);
+        int r = 0;
+
+        if (!t)
+                return -ENOMEM;
+        if (vms->n == 0)
+                return arg_legend ? printf("\nNo VMs attached.\n"), 0 : 0;
+        table_align_right(t, 0);
+        for (size_t c = 3; c < ELEMENTSOF(headers); c++)
+                table_align_right(t, c);
+        for (size_t i = 0; i < vms->n && r >= 0; i++) {
+                const BusDict *vm = &vms->items[i];
+                uint64_t pid = bus_dict_get_uint(vm, "executor_pid");
+
+                r = table_addf(t, "%" PRIu64, bus_dict_get_uint(vm, "vm_id"));
+                if (r >= 0)
+                        r = table_add(t, dash_if_empty(bus_dict_get_string(vm, "state")));
+                if (r >= 0)
+                        r = table_add(t, dash_if_empty(bus_dict_get_string(vm, "backend")));
+                if (r >= 0)
+                        r = pid == 0 ? table_add(t, "-") : table_addf(t, "%" PRIu64, pid);
+                for (size_t c = 0; c < ELEMENTSOF(counters) && r >= 0; c++)
+                        r = table_addf(t, "%" PRIu64, bus_dict_get_uint(vm, counters[c]));
+        }
+        if (r >= 0) {
+                putchar('\n');
+                r = table_print(t, stdout);
+        }
+        return r;
 }
 
 /* One row of the per-priority table; a key the scheduler did not report is shown as "-". */
@@ -99,7 +145,8 @@ static const char *stat_text(const BusDict *stats, const char *key, char *buf, s
 
 static int print_pool_stats_text(const PoolStats *ps)
 {
-        char a[32], b[32];
+        char a[32], b[32], c[32], d[32];
+        int r;
 
         show_field("Pool", "%s", ps->pool);
         if (!ps->running) {
@@ -108,13 +155,20 @@ static int print_pool_stats_text(const PoolStats *ps)
                 return 0;
         }
         show_field("Scheduler", "running");
+        show_field("Mode", "%s", dash_if_empty(bus_dict_get_string(&ps->stats, "mode")));
+        show_field("GPU", "%s", dash_if_empty(bus_dict_get_string(&ps->stats, "gpu_resource")));
         show_field("Wait policy", "%s", dash_if_empty(bus_dict_get_string(&ps->stats, "wait_policy")));
         show_field("In flight", "%s of at most %s", stat_text(&ps->stats, "in_flight", a, sizeof(a)),
                    stat_text(&ps->stats, "max_in_flight", b, sizeof(b)));
         show_field("Received", "%s commands", stat_text(&ps->stats, "received", a, sizeof(a)));
-        show_field("Executors died", "%s", stat_text(&ps->stats, "executor_deaths", a, sizeof(a)));
+        show_field("Executors died", "%s (restarted %s; at most %s restarts per VM in %s s)",
+                   stat_text(&ps->stats, "executor_deaths", a, sizeof(a)),
+                   stat_text(&ps->stats, "executor_restarts", b, sizeof(b)),
+                   stat_text(&ps->stats, "restart_limit", c, sizeof(c)),
+                   stat_text(&ps->stats, "restart_window_sec", d, sizeof(d)));
         putchar('\n');
-        return print_priority_table(&ps->stats);
+        r = print_priority_table(&ps->stats);
+        return r < 0 ? r : print_vm_table(&ps->vms);
 }
 
 /* The pools to report on: --pool, or every pool vgpu-configd knows. */
@@ -141,7 +195,7 @@ static void print_stats(const PoolStats *all, size_t n)
                 json_start(&w);
                 json_begin_array(&w);
                 for (size_t i = 0; i < n; i++)
-                        json_pool_stats(&w, all[i].pool, all[i].running ? &all[i].stats : NULL);
+                        json_pool_stats(&w, all[i].pool, all[i].running ? &all[i].stats : NULL, &all[i].vms);
                 json_end_array(&w);
                 json_finish(&w);
                 return;
@@ -163,8 +217,10 @@ static const char *pool_of(const BusDict *pool)
 
 static void pool_stats_free(PoolStats *all, size_t n)
 {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 bus_dict_done(&all[i].stats);
+                bus_dict_array_free(all[i].vms.items, all[i].vms.n);
+        }
         free(all);
 }
 

@@ -278,8 +278,9 @@ const Verb verbs[] = {
                 .synopsis = "[POOL | --pool=POOL]",
                 .summary = "Show each pool's scheduler: queues, counters and latencies",
                 .help = "  --pool=POOL               only this pool (default: every pool vgpu-configd knows)\n"
-                        "\nFor each pool: its scheduler's wait policy, commands in flight and the bound on them,\n"
-                        "commands received, executors that died, and per priority: QUEUED, COMPLETED (ok),\n"
+                        "\nFor each pool: its mode and GPU as the scheduler read them, its wait policy, commands in\n"
+                        "flight and the bound on them, commands received, executors that died and were restarted\n"
+                        "(with the crash-loop limit), and per priority: QUEUED, COMPLETED (ok),\n"
                         "FAILED (any other status), and the 50th and 99th percentile of the time a command\n"
                         "waited in the queue (WAIT) and ran (EXEC), in microseconds (the upper edge of a\n"
                         "power-of-two bucket; 0 when there is none yet).\n"

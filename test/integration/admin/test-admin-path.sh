@@ -39,7 +39,9 @@ test_stats_text_shows_the_counts_in_the_right_pool_and_priority() {
         assert_contains "stats shows pool B" "          Pool: B" "$LAST_OUT"
         assert_contains "stats shows the wait policy" "   Wait policy: " "$LAST_OUT"
         assert_contains "stats shows in flight of at most" "     In flight: 0 of at most " "$LAST_OUT"
-        assert_contains "stats shows executor deaths" "Executors died: 0" "$LAST_OUT"
+        assert_contains "stats shows executor deaths and the restart limit" \
+                "Executors died: 0 (restarted 0; at most 5 restarts per VM in 60 s)" "$LAST_OUT"
+        assert_contains "stats shows the pool's mode from the store" "          Mode: isolated" "$LAST_OUT"
         assert_contains "stats has the per-priority header" \
                 "PRIORITY  QUEUED  COMPLETED  FAILED  WAIT P50 US  WAIT P99 US  EXEC P50 US  EXEC P99 US" "$LAST_OUT"
         assert_eq "pool A completed high-priority commands" "true" "$(positive "$(stats_cell A high 3)")"
@@ -61,8 +63,8 @@ test_stats_json_has_the_scalar_keys() {
                 'all(.[]; has("wait_policy") and has("in_flight") and has("max_in_flight") and has("received")
                  and has("executor_deaths") and has("wait_p50_us_high") and has("exec_p99_us_low")
                  and has("queued_medium") and has("failed_high"))'
-        json_check "--json stats: no histogram or VM list (scalars only)" "$LAST_OUT" \
-                'all(.[]; (has("wait_hist_us_high") or has("vms")) | not)'
+        json_check "--json stats: no histogram; the attached VMs as an array (none once the guests left)" "$LAST_OUT" \
+                'all(.[]; (has("wait_hist_us_high") | not) and .vms == [])'
         expect_exit "--json stats --pool=B exits 0" 0 vgpu-admin --json stats --pool=B
         json_check "--json stats --pool=B: one object, pool B" "$LAST_OUT" 'length == 1 and .[0].pool == "B"'
 }
@@ -107,6 +109,15 @@ test_channels_show_a_connected_guest() {
                  and .[0].negotiated == true"
         expect_exit "channels --vm-id=5 (not registered) exits 1" 1 vgpu-admin channels --vm-id=5
         assert_contains "… and says the VM has no channel" "VM 5 has no channel" "$LAST_ERR"
+        expect_exit "stats --pool=A while VM 1 works" 0 vgpu-admin stats --pool=A
+        assert_contains "stats shows the executors' table" \
+                "VM  STATE    BACKEND  EXECUTOR PID  DEATHS  RESTARTS  COMMANDS  ERRORS" "$LAST_OUT"
+        assert_eq "stats shows VM 1 running on the CPU backend, with its executor's pid" "1 running cpu yes" \
+                "$(awk '$1 == 1 && NF == 8 { print $1, $2, $3, ($4 > 0 ? "yes" : "no") }' <<<"$LAST_OUT")"
+        expect_exit "--json stats --pool=A while VM 1 works" 0 vgpu-admin --json stats --pool=A
+        json_check "--json stats: VM 1's executor record" "$LAST_OUT" \
+                '.[0].vms | length == 1 and .[0].vm_id == 1 and .[0].backend == "cpu" and .[0].executor_pid > 0
+                 and .[0].executor_deaths == 0'
 }
 
 test_disconnect_vm_closes_the_guests_channel() {
