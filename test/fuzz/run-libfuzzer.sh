@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds a fuzz target with clang's libFuzzer (address and undefined-behaviour sanitizers) into a scratch
-# directory and runs it briefly from its seed corpus, so every ./run-tests fuzzes the request validator
-# for a while, whatever compiler the main build uses. New inputs go to the scratch directory, never into
-# the source corpus. Skips (exit 77) when clang or its fuzzer runtime is missing.
+# directory and runs it briefly from its seed corpus, so every ./run-tests fuzzes each target (the request
+# validator, the IOMMU fault-line parser) for a while, whatever compiler the main build uses. New inputs go
+# to the scratch directory, never into the source corpus. Skips (exit 77) when clang or its fuzzer runtime is missing.
 #   run-libfuzzer.sh TARGET.c CORPUS_DIR SECONDS SOURCE...
 set -uo pipefail
 : "${VGPU_SOURCE_DIR:?VGPU_SOURCE_DIR must name the source directory}"
