@@ -3,6 +3,8 @@
 # real path's empty-command round trip and batched throughput (bench-path), in the same run; then 64 VMs
 # (32 per pool) each running vgpu-load at once, every one of which must be served.
 #   bench-path.sh [VMS]    (default 64)
+# With BENCH_CPUS=LIST (a taskset CPU list, e.g. 1-4), the floor and the whole stack with its guests run
+# on those CPUs only, so that both are measured on the same cores with nothing else scheduled there.
 set -euo pipefail
 : "${VGPU_BUILD_DIR:?VGPU_BUILD_DIR must name the build directory}"
 vms=${1:-64}
@@ -10,10 +12,18 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/vgpu-bench.XXXXXX")
 chmod 0755 "$dir"
 trap 'rm -rf "$dir"' EXIT
 
-echo "== the floor: six hand-offs between four processes, no logic (bench-hops)"
-"$VGPU_BUILD_DIR/test/bench/bench-hops" | grep "round trip"
+pin=()
+if [ -n "${BENCH_CPUS:-}" ]; then
+        pin=(taskset -c "$BENCH_CPUS")
+        echo "== everything below runs on CPUs $BENCH_CPUS"
+fi
 
-PATH="$VGPU_BUILD_DIR:$PATH" "$VGPU_BUILD_DIR/vgpu-devstack" --quiet --state-dir "$dir/stack" -- bash -c '
+echo "== the floor: six hand-offs between four processes, no logic (bench-hops)"
+"${pin[@]}" "$VGPU_BUILD_DIR/test/bench/bench-hops" | grep "round trip"
+
+# vgpu-iommud has no part in the command path: it is left out.
+PATH="$VGPU_BUILD_DIR:$PATH" "${pin[@]}" "$VGPU_BUILD_DIR/vgpu-devstack" --quiet --state-dir "$dir/stack" \
+        --without=vgpu-iommud -- bash -c '
         set -euo pipefail
         vms=$1
         half=$(((vms + 1) / 2))
