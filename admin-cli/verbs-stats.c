@@ -143,6 +143,36 @@ static const char *stat_text(const BusDict *stats, const char *key, char *buf, s
         return buf;
 }
 
+/* "mps: SMs per launch high all, medium 48, low 32; lower priorities together at most 100 of 132" or
+ * "time-sliced" (an isolated pool, or a shared one without MPS). */
+static void print_execution(const BusDict *stats)
+{
+        const char *e = bus_dict_get_string(stats, "execution");
+        char h[32], m[32], l[32], cap[32], budget[32];
+        const BusDictEntry *v;
+
+        if (!e || !streq(e, "mps")) {
+                show_field("Execution", "%s", dash_if_empty(e));
+                return;
+        }
+        v = bus_dict_get(stats, "sm_limit_high");
+        if (v && v->type == BUS_VALUE_UINT && v->u == 0)
+                snprintf(h, sizeof(h), "all");
+        else
+                stat_text(stats, "sm_limit_high", h, sizeof(h));
+        v = bus_dict_get(stats, "sm_budget");
+        snprintf(cap, sizeof(cap), "-");
+        if (v && v->type == BUS_VALUE_UINT) {
+                const BusDictEntry *hr = bus_dict_get(stats, "sm_headroom");
+
+                snprintf(cap, sizeof(cap), "%" PRIu64, v->u - (hr && hr->type == BUS_VALUE_UINT ? hr->u : 0));
+        }
+        show_field("Execution", "mps: SMs per launch high %s, medium %s, low %s; lower priorities together at most "
+                   "%s of %s", h, stat_text(stats, "sm_limit_medium", m, sizeof(m)),
+                   stat_text(stats, "sm_limit_low", l, sizeof(l)), cap,
+                   stat_text(stats, "sm_budget", budget, sizeof(budget)));
+}
+
 static int print_pool_stats_text(const PoolStats *ps)
 {
         char a[32], b[32], c[32], d[32];
@@ -157,6 +187,7 @@ static int print_pool_stats_text(const PoolStats *ps)
         show_field("Scheduler", "running");
         show_field("Mode", "%s", dash_if_empty(bus_dict_get_string(&ps->stats, "mode")));
         show_field("GPU", "%s", dash_if_empty(bus_dict_get_string(&ps->stats, "gpu_resource")));
+        print_execution(&ps->stats);
         show_field("Wait policy", "%s", dash_if_empty(bus_dict_get_string(&ps->stats, "wait_policy")));
         show_field("In flight", "%s of at most %s", stat_text(&ps->stats, "in_flight", a, sizeof(a)),
                    stat_text(&ps->stats, "max_in_flight", b, sizeof(b)));

@@ -13,7 +13,7 @@
 #include "proto/protocol.h"
 
 /* Bumped whenever this header changes in a way a plugin built against an older one would misread. */
-#define VGPU_BACKEND_ABI_VERSION 2
+#define VGPU_BACKEND_ABI_VERSION 3
 #define VGPU_BACKEND_CUDA_FILE   "vgpu-backend-cuda.so"
 #define VGPU_BACKEND_CUDA_SYMBOL "vgpu_backend_cuda_init"
 
@@ -47,6 +47,9 @@ struct BackendConfig {
         /* The pool's GPU: NULL or "" for the first device, else a PCI bus id ("0000:41:00.0") or a UUID
          * ("GPU-…"). The CPU backend ignores it. */
         const char *device;
+        /* SMs a launch of each priority (index: 0 high, 1 medium, 2 low) may use; 0: no limit. Only in a
+         * shared pool under MPS (the scheduler passes none otherwise); the CPU backend ignores them. */
+        uint32_t sm_limit[3];
         BackendLogFunc log;
 };
 
@@ -67,6 +70,7 @@ typedef struct BackendLaunch {
         uint32_t grid[3], block[3], shared_mem;
         const BackendArg *args;
         size_t n_args;
+        uint8_t priority; /* as the scheduler stamped the command: picks the SM limit (sm_limit[]) */
 } BackendLaunch;
 
 /* Functions returning int return 0 or a negative errno (-ENOMEM: the device is full → OUT_OF_MEMORY; any

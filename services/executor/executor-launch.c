@@ -249,7 +249,7 @@ VgpuStatus executor_launch(Executor *e, const VgpuRequest *q)
                 return s;
 
         BackendLaunch l = {.builtin = f->builtin, .function = f->object, .shared_mem = q->u.launch.shared_mem,
-                           .args = x->args, .n_args = n};
+                           .args = x->args, .n_args = n, .priority = e->priority};
         memcpy(l.grid, q->u.launch.grid, sizeof(l.grid));
         memcpy(l.block, q->u.launch.block, sizeof(l.block));
         s = e->ops->launch(e->backend, &l, &reason);

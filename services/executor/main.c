@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
@@ -22,10 +23,13 @@ static bool arg_memory_quota_set;
 static int arg_control_fd = -1;
 static BackendChoice arg_backend = BACKEND_AUTO;
 static PoolMode arg_pool_mode = POOL_MODE_ISOLATED; /* the pool's mode when the scheduler started us */
+static char *arg_device;             /* the pool's GPU: PCI bus id or GPU-uuid; NULL: the first device */
+static uint32_t arg_sm_limit[3];     /* per priority (high, medium, low); 0: no limit */
 
 static void help(void)
 {
-        printf("vgpu-executor --vm-id=N --pool=P --memory-quota=BYTES --control-fd=FD [--backend=auto|cpu|cuda]\n\n"
+        printf("vgpu-executor --vm-id=N --pool=P --memory-quota=BYTES --control-fd=FD [--backend=auto|cpu|cuda]\n"
+               "              [--pool-mode=MODE] [--device=GPU] [--sm-limits=HIGH,MEDIUM,LOW]\n\n"
                "Executes one VM's GPU commands. Started by the pool's scheduler (vgpu-schedd), which passes\n"
                "the control socket FD; not meant to be run by hand.\n\n"
                "  -h --help              Show this help\n"
@@ -35,7 +39,9 @@ static void help(void)
                "     --pool-mode=MODE    The pool's mode: isolated (default) or shared\n"
                "     --memory-quota=SIZE Device memory the VM may allocate (\"512M\", \"8G\"; 0: none)\n"
                "     --control-fd=FD     The inherited AF_UNIX SOCK_SEQPACKET socket from the scheduler\n"
-               "     --backend=B         auto (CUDA plugin if it loads, else CPU), cpu, or cuda\n");
+               "     --backend=B         auto (CUDA plugin if it loads, else CPU), cpu, or cuda\n"
+               "     --device=GPU        The pool's GPU: a PCI bus id or GPU-uuid (default: the first)\n"
+               "     --sm-limits=H,M,L   SMs a launch of each priority may use (MPS only; 0: no limit)\n");
 }
 
 static int parse_fd(const char *s)
@@ -50,7 +56,38 @@ static int parse_fd(const char *s)
         return (int)v;
 }
 
-enum { ARG_VERSION = 0x100, ARG_VM_ID, ARG_POOL, ARG_MEMORY_QUOTA, ARG_CONTROL_FD, ARG_BACKEND, ARG_POOL_MODE };
+enum {
+        ARG_VERSION = 0x100,
+        ARG_VM_ID,
+        ARG_POOL,
+        ARG_MEMORY_QUOTA,
+        ARG_CONTROL_FD,
+        ARG_BACKEND,
+        ARG_POOL_MODE,
+        ARG_DEVICE,
+        ARG_SM_LIMITS,
+};
+
+/* "H,M,L": three SM counts, each 0 (no limit) to 65535. */
+static int parse_sm_limits(const char *s, uint32_t ret[3])
+{
+        const char *p = s;
+
+        for (int i = 0; i < 3; i++) {
+                char *end;
+                unsigned long v;
+
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                errno = 0;
+                v = strtoul(p, &end, 10);
+                if (errno || v > 65535 || *end != (i < 2 ? ',' : '\0'))
+                        return -EINVAL;
+                ret[i] = (uint32_t)v;
+                p = end + 1;
+        }
+        return 0;
+}
 
 static int parse_one(int c, const char *value)
 {
@@ -84,6 +121,17 @@ static int parse_one(int c, const char *value)
                 if (arg_pool_mode < 0)
                         return log_error_errno(-EINVAL, "Invalid --pool-mode '%s': isolated or shared.", value);
                 return 0;
+        case ARG_DEVICE:
+                if (!text_is_valid(value, GPU_RESOURCE_MAX) || strchr(value, ' '))
+                        return log_error_errno(-EINVAL, "Invalid --device '%s'.", value);
+                free(arg_device);
+                arg_device = strdup(value);
+                return arg_device ? 0 : log_oom();
+        case ARG_SM_LIMITS:
+                if (parse_sm_limits(value, arg_sm_limit) < 0)
+                        return log_error_errno(-EINVAL, "Invalid --sm-limits '%s': three SM counts, HIGH,MEDIUM,LOW.",
+                                               value);
+                return 0;
         }
         return -EINVAL;
 }
@@ -100,6 +148,8 @@ static int parse_argv(int argc, char *argv[])
                 {"control-fd", required_argument, NULL, ARG_CONTROL_FD},
                 {"backend", required_argument, NULL, ARG_BACKEND},
                 {"pool-mode", required_argument, NULL, ARG_POOL_MODE},
+                {"device", required_argument, NULL, ARG_DEVICE},
+                {"sm-limits", required_argument, NULL, ARG_SM_LIMITS},
                 {},
         };
         int c, r;
@@ -178,6 +228,9 @@ int main(int argc, char *argv[])
                                  .memory_quota = arg_memory_quota,
                                  .control_fd = arg_control_fd,
                                  .signal_fd = r,
-                                 .backend = arg_backend});
+                                 .backend = arg_backend,
+                                 .device = arg_device,
+                                 .sm_limit = {arg_sm_limit[0], arg_sm_limit[1], arg_sm_limit[2]}});
+        free(arg_device);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

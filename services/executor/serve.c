@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -299,7 +300,7 @@ static int server_start(Server *s)
 {
         BackendConfig bc = {.abi_version = VGPU_BACKEND_ABI_VERSION, .vm_id = s->config->vm_id,
                             .pool = s->config->pool, .should_stop = server_should_stop, .userdata = s,
-                            .log = backend_log};
+                            .log = backend_log, .device = s->config->device};
         int r;
 
         r = handshake(s);
@@ -309,6 +310,7 @@ static int server_start(Server *s)
          * register the data area for DMA once, here. */
         bc.data = (uint8_t *)s->region.addr + s->geometry.data_offset;
         bc.data_size = s->geometry.data_size;
+        memcpy(bc.sm_limit, s->config->sm_limit, sizeof(bc.sm_limit));
         r = backend_open(s->config->backend, &bc, &s->ops, &s->backend, &s->plugin);
         if (r < 0)
                 return r;

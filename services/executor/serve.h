@@ -16,6 +16,8 @@ typedef struct ServeConfig {
         int control_fd; /* the scheduler's socket: its hang-up ends this process */
         int signal_fd;  /* SIGTERM, SIGINT */
         BackendChoice backend;
+        const char *device;   /* the pool's GPU (BackendConfig.device); NULL: the first */
+        uint32_t sm_limit[3]; /* per priority; 0: none (BackendConfig.sm_limit) */
 } ServeConfig;
 
 /* 0 after an orderly stop (SIGTERM, the scheduler hung up); a negative errno when start-up failed or the

@@ -57,6 +57,7 @@ unsigned vm_fail_all(Vm *vm, uint32_t status)
                 InFlight *i = &vm->in_flight[vm->in_flight_head];
 
                 vm->in_flight_head = (vm->in_flight_head + 1) % QUEUE_MAX_IN_FLIGHT_MAX;
+                gpu_exec_release(s, i->priority, i->sm);
                 vm->errors++;
                 complete_unexecuted(s, vm->vm_id, vm->generation, i->tag, i->seq, i->opcode, i->priority, status);
                 queue_complete(s->queue);
@@ -110,6 +111,7 @@ int vm_collect(Vm *vm)
                 }
                 vm->in_flight_head = (vm->in_flight_head + 1) % QUEUE_MAX_IN_FLIGHT_MAX;
                 vm->n_in_flight--;
+                gpu_exec_release(s, i->priority, i->sm);
                 queue_complete(s->queue);
                 vm->commands++;
                 vm->exec_ns += c.exec_ns;
@@ -129,13 +131,18 @@ int vm_collect(Vm *vm)
 
 static int dispatch(Sched *s)
 {
+        unsigned levels = gpu_exec_levels_allowed(s);
         QueueItem it;
         int n = 0;
 
-        while (queue_pick(s->queue, now_ns(), &it) > 0) {
+        while (levels && queue_pick_levels(s->queue, now_ns(), levels, &it) > 0) {
                 Vm *vm = vm_find(s, it.req.vm_id);
                 uint64_t t = now_ns(), since = it.req.ingest_ns && it.req.ingest_ns <= t ? it.req.ingest_ns : it.enqueue_ns;
                 InFlight *i;
+
+                /* A raised VM's older commands go out at the level that was chosen: its priority now. */
+                if (it.inherited)
+                        it.req.priority = (uint8_t)it.chosen;
 
                 if (!vm || vm->state != VM_RUNNING || !vm->executor ||
                     executor_submit(vm->executor, &it.req) < 0) {
@@ -148,9 +155,11 @@ static int dispatch(Sched *s)
                 }
                 i = &vm->in_flight[(vm->in_flight_head + vm->n_in_flight++) % QUEUE_MAX_IN_FLIGHT_MAX];
                 *i = (InFlight){.tag = it.req.tag, .seq = it.req.req.seq, .opcode = it.req.req.opcode,
-                                .priority = it.req.priority, .wait_ns = t - since};
+                                .priority = it.req.priority, .wait_ns = t - since,
+                                .sm = gpu_exec_charge(s, it.req.priority, it.req.req.opcode)};
                 vm->last_priority = it.req.priority;
                 n++;
+                levels = gpu_exec_levels_allowed(s);
         }
         return n;
 }

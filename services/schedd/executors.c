@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -63,10 +64,25 @@ static int link_create(Executor *e)
 
 /* The child: the control socket becomes fd 3 (dup2 clears close-on-exec), everything else we hold is
  * close-on-exec; signals blocked for sd-event must not stay blocked in the executor. */
+/* Which MPS server, if any, the executor's CUDA driver joins: the pool's, or none at all. An isolated pool's
+ * executor must not join a daemon that happens to run at the driver's default pipe directory, so it gets
+ * a pipe directory where no daemon is (its own fault domain, time-sliced). */
+static void child_environment(const ExecutorConfig *c)
+{
+        if (c->mps_pipe_dir)
+                (void)setenv("CUDA_MPS_PIPE_DIRECTORY", c->mps_pipe_dir, 1);
+        else
+                (void)setenv("CUDA_MPS_PIPE_DIRECTORY", "/nonexistent/vgpu-no-mps", 1);
+        if (c->mig)
+                (void)setenv("CUDA_VISIBLE_DEVICES", c->mig, 1);
+}
+
 static _noreturn_ void exec_child(const ExecutorConfig *c, int sock)
 {
-        char a_vm[64], a_pool[64], a_mode[64], a_quota[64];
+        char a_vm[64], a_pool[64], a_mode[64], a_quota[64], a_device[GPU_RESOURCE_MAX + 16], a_sm[64];
+        const char *argv[10];
         sigset_t none;
+        int n = 0;
 
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -76,7 +92,23 @@ static _noreturn_ void exec_child(const ExecutorConfig *c, int sock)
         snprintf(a_pool, sizeof(a_pool), "--pool=%s", c->pool);
         snprintf(a_mode, sizeof(a_mode), "--pool-mode=%s", pool_mode_to_string(c->pool_mode));
         snprintf(a_quota, sizeof(a_quota), "--memory-quota=%" PRIu64, c->memory_quota);
-        execl(c->path, "vgpu-executor", a_vm, a_pool, a_mode, a_quota, "--control-fd=3", (char *)NULL);
+        argv[n++] = "vgpu-executor";
+        argv[n++] = a_vm;
+        argv[n++] = a_pool;
+        argv[n++] = a_mode;
+        argv[n++] = a_quota;
+        argv[n++] = "--control-fd=3";
+        if (c->device) {
+                snprintf(a_device, sizeof(a_device), "--device=%s", c->device);
+                argv[n++] = a_device;
+        }
+        if (c->mps_pipe_dir) {
+                snprintf(a_sm, sizeof(a_sm), "--sm-limits=%u,%u,%u", c->sm_limit[0], c->sm_limit[1], c->sm_limit[2]);
+                argv[n++] = a_sm;
+        }
+        argv[n] = NULL;
+        child_environment(c);
+        execv(c->path, (char *const *)argv);
         _exit(121);
 }
 

@@ -34,6 +34,10 @@ typedef struct ExecutorConfig {
         PoolMode pool_mode; /* the pool's mode when the executor starts: --pool-mode */
         uint32_t vm_id;
         uint64_t memory_quota;
+        const char *device;       /* --device: the pool's GPU; NULL the first */
+        const char *mig;          /* "MIG-…": CUDA_VISIBLE_DEVICES; NULL none */
+        const char *mps_pipe_dir; /* CUDA_MPS_PIPE_DIRECTORY: an MPS client; NULL: never one */
+        unsigned sm_limit[3];     /* --sm-limits (MPS only); 0: none */
 } ExecutorConfig;
 
 /* Starts the executor for the VM and completes the handshake (waits up to EXECUTOR_READY_TIMEOUT_MS). On

@@ -22,6 +22,10 @@ static uint64_t arg_starvation_ms;
 static int64_t arg_spin_usec = -1; /* -1: the poller's start-up policy */
 static unsigned arg_restart_limit = SCHED_RESTART_LIMIT_DEFAULT;
 static uint64_t arg_restart_window_sec = SCHED_RESTART_WINDOW_SEC_DEFAULT;
+static char *arg_mps_pipe_dir;
+static unsigned arg_gpu_sms = SCHED_GPU_SMS_DEFAULT;
+static unsigned arg_sm_headroom = SCHED_SM_HEADROOM_DEFAULT;
+static unsigned arg_sm_limit[_PRIORITY_MAX] = {0, SCHED_SM_LIMIT_MEDIUM_DEFAULT, SCHED_SM_LIMIT_LOW_DEFAULT};
 
 static void help(void)
 {
@@ -43,12 +47,23 @@ static void help(void)
                "  --restart-limit=N      restart a VM's dead executor at most N times (0-%u, default %u)\n"
                "  --restart-window-sec=S within any S seconds (1-%u, default %u); past it the VM's\n"
                "                         commands complete 'unavailable' until the window has passed\n"
+               "  --mps-pipe-dir=DIR     the MPS control daemon of the pool's GPU (default:\n"
+               "                         $VGPU_RUNTIME_DIR/mps/GPU, as vgpu-mps@GPU.service makes it)\n"
+               "  --gpu-sms=N            SMs of the pool's GPU (default %u: an H100)\n"
+               "  --sm-headroom=N        SMs that lower priorities leave free together, under MPS\n"
+               "                         (default %u)\n"
+               "  --sm-limit-high=N      SMs a high-priority launch may use (default 0: all, or the\n"
+               "                         pool's share)\n"
+               "  --sm-limit-medium=N    likewise for medium (default %u)\n"
+               "  --sm-limit-low=N       likewise for low (default %u)\n"
                "  -h --help              show this help\n"
                "  --version              show the version\n"
                "\n"
                "See vgpu-schedd(8).\n",
                QUEUE_MAX_IN_FLIGHT_MAX, QUEUE_MAX_IN_FLIGHT_DEFAULT, SCHED_RESTART_LIMIT_MAX,
-               SCHED_RESTART_LIMIT_DEFAULT, SCHED_RESTART_WINDOW_SEC_MAX, SCHED_RESTART_WINDOW_SEC_DEFAULT);
+               SCHED_RESTART_LIMIT_DEFAULT, SCHED_RESTART_WINDOW_SEC_MAX, SCHED_RESTART_WINDOW_SEC_DEFAULT,
+               SCHED_GPU_SMS_DEFAULT, SCHED_SM_HEADROOM_DEFAULT, SCHED_SM_LIMIT_MEDIUM_DEFAULT,
+               SCHED_SM_LIMIT_LOW_DEFAULT);
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *ret)
@@ -104,6 +119,30 @@ static int parse_option(int c, const char *value)
                         return log_error_errno(-EINVAL, "--restart-window-sec must be 1-%u.",
                                                SCHED_RESTART_WINDOW_SEC_MAX);
                 return 0;
+        case 'P':
+                if (*value != '/' || strlen(value) > 200)
+                        return log_error_errno(-EINVAL, "--mps-pipe-dir must be an absolute path of at most 200 "
+                                               "characters.");
+                free(arg_mps_pipe_dir);
+                return (arg_mps_pipe_dir = strdup(value)) ? 0 : log_oom();
+        case 'G':
+                if (parse_u64(value, SCHED_GPU_SMS_MAX, &v) < 0 || v == 0)
+                        return log_error_errno(-EINVAL, "--gpu-sms must be 1-%u.", SCHED_GPU_SMS_MAX);
+                arg_gpu_sms = (unsigned)v;
+                return 0;
+        case 'H':
+                if (parse_u64(value, SCHED_GPU_SMS_MAX, &v) < 0)
+                        return log_error_errno(-EINVAL, "--sm-headroom must be 0-%u.", SCHED_GPU_SMS_MAX);
+                arg_sm_headroom = (unsigned)v;
+                return 0;
+        case '0':
+        case '1':
+        case '2':
+                if (parse_u64(value, SCHED_GPU_SMS_MAX, &v) < 0 || (v == 0 && c != '0'))
+                        return log_error_errno(-EINVAL, "--sm-limit-%s must be %s-%u.", priority_to_string(c - '0'),
+                                               c == '0' ? "0" : "1", SCHED_GPU_SMS_MAX);
+                arg_sm_limit[c - '0'] = (unsigned)v;
+                return 0;
         }
         return -EINVAL;
 }
@@ -120,6 +159,12 @@ static int parse_argv(int argc, char *argv[])
                 { "executor", required_argument, NULL, 'e' },
                 { "restart-limit", required_argument, NULL, 'l' },
                 { "restart-window-sec", required_argument, NULL, 'w' },
+                { "mps-pipe-dir", required_argument, NULL, 'P' },
+                { "gpu-sms", required_argument, NULL, 'G' },
+                { "sm-headroom", required_argument, NULL, 'H' },
+                { "sm-limit-high", required_argument, NULL, '0' },
+                { "sm-limit-medium", required_argument, NULL, '1' },
+                { "sm-limit-low", required_argument, NULL, '2' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -260,6 +305,7 @@ static int setup(Sched *s)
         r = connect_bus(s);
         if (r < 0)
                 return r;
+        gpu_exec_update(s);
         r = pool_config_start(s);
         if (r < 0)
                 return r;
@@ -283,6 +329,10 @@ static int run(int argc, char *argv[])
         s.executor_path = arg_executor;
         s.restart_limit = arg_restart_limit;
         s.restart_window_ns = arg_restart_window_sec * UINT64_C(1000000000);
+        s.mps_pipe_dir_arg = arg_mps_pipe_dir;
+        s.sm_count = arg_gpu_sms;
+        s.sm_headroom = arg_sm_headroom;
+        memcpy(s.sm_limit_arg, arg_sm_limit, sizeof(s.sm_limit_arg));
         if (arg_spin_usec >= 0)
                 s.spin_usec = (uint64_t)arg_spin_usec;
         else if (vgpu_poller_spin_usec_from_environment(&s.spin_usec) < 0)
@@ -321,6 +371,7 @@ int main(int argc, char *argv[])
 
         free(arg_pool);
         free(arg_executor);
+        free(arg_mps_pipe_dir);
         if (r == -EINVAL)
                 return 2;
         return r < 0 ? 1 : 0;

@@ -33,6 +33,7 @@ static void pool_config_apply(Sched *s, const BusDict *d, const char *source)
                  pool_mode_to_string(s->mode), pool_mode_to_string(m), s->gpu_resource, gpu, source);
         s->mode = m;
         snprintf(s->gpu_resource, sizeof(s->gpu_resource), "%s", gpu);
+        gpu_exec_update(s);
         r = sd_bus_emit_properties_changed(s->bus, SCHED_PATH, SCHED_INTERFACE, "Mode", "GpuResource", NULL);
         if (r < 0)
                 log_warning_errno(r, "Failed to announce the pool's new settings on the bus: %m");

@@ -180,14 +180,14 @@ static void entry_take(Queue *q, Entry *e, QueueItem *ret)
 
 /* The level head to serve: with the guard on, the oldest head that waited past the bound; else the head of
  * the highest non-empty level. *ret_promoted says the guard chose it over higher work. */
-static Entry *choose_head(const Queue *q, uint64_t now_ns, bool *ret_promoted)
+static Entry *choose_head(const Queue *q, uint64_t now_ns, unsigned levels, bool *ret_promoted)
 {
         Entry *highest = NULL, *overdue = NULL;
 
         for (int l = 0; l < _PRIORITY_MAX; l++) {
                 Entry *h = q->levels[l].head;
 
-                if (!h)
+                if (!h || !(levels & (1u << l)))
                         continue;
                 if (!highest)
                         highest = h;
@@ -199,22 +199,32 @@ static Entry *choose_head(const Queue *q, uint64_t now_ns, bool *ret_promoted)
         return overdue ? overdue : highest;
 }
 
-int queue_pick(Queue *q, uint64_t now_ns, QueueItem *ret)
+int queue_pick_levels(Queue *q, uint64_t now_ns, unsigned levels, QueueItem *ret)
 {
         bool promoted;
         Entry *chosen, *oldest;
+        Priority level;
 
         if (q->in_flight >= q->max_in_flight || q->n_queued == 0)
                 return 0;
-        chosen = choose_head(q, now_ns, &promoted);
+        chosen = choose_head(q, now_ns, levels, &promoted);
+        if (!chosen)
+                return 0;
+        level = chosen->item.level;
         oldest = chosen->vm->head;
         entry_take(q, oldest, ret);
         ret->promoted = promoted;
         ret->inherited = oldest != chosen;
+        ret->chosen = level;
         q->promoted += promoted;
         q->inherited += ret->inherited;
         q->in_flight++;
         return 1;
+}
+
+int queue_pick(Queue *q, uint64_t now_ns, QueueItem *ret)
+{
+        return queue_pick_levels(q, now_ns, (1u << _PRIORITY_MAX) - 1, ret);
 }
 
 void queue_complete(Queue *q)

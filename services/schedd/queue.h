@@ -24,6 +24,7 @@ typedef struct QueueItem {
         Priority level;      /* the level it was queued at: its stamped priority */
         bool promoted;       /* picked ahead of higher work by the starvation guard */
         bool inherited;      /* picked because a newer command of its VM was chosen (ordering rule) */
+        Priority chosen;     /* the level whose head was chosen (this item's own level unless inherited) */
 } QueueItem;
 
 /* starvation_ns 0: the guard is off. max_in_flight 1 … QUEUE_MAX_IN_FLIGHT_MAX. */
@@ -39,6 +40,9 @@ int queue_push(Queue *q, const VgpuHostRequest *req, uint64_t now_ns);
  * guard on, the oldest level head that has waited past the bound); if its VM has an older queued command,
  * that older command goes instead, so a VM's commands leave in the order they came. */
 int queue_pick(Queue *q, uint64_t now_ns, QueueItem *ret);
+/* queue_pick() among the levels whose bit (1 << level) is set in `levels` only: the others wait (the
+ * scheduler's SM rule, docs/scheduler.md "GPU execution"). */
+int queue_pick_levels(Queue *q, uint64_t now_ns, unsigned levels, QueueItem *ret);
 
 /* A command that queue_pick() handed out has completed (or was abandoned): frees its in-flight slot. */
 void queue_complete(Queue *q);

@@ -115,6 +115,26 @@ static int append_totals(sd_bus_message *m, const Sched *s)
         if (r >= 0)
                 r = bus_dict_append_string(m, "gpu_resource", s->gpu_resource);
         if (r >= 0)
+                r = bus_dict_append_string(m, "execution", gpu_execution_to_string(s));
+        if (r >= 0)
+                r = bus_dict_append_string(m, "mps_pipe_dir", s->mps ? s->mps_pipe_dir : "");
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "sm_count", s->sm_count);
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "sm_budget", s->sm_budget);
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "sm_headroom", s->sm_budget - s->sm_lower_cap);
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "sm_limit_high", s->mps ? s->sm_limit[PRIORITY_HIGH] : 0);
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "sm_limit_medium", s->mps ? s->sm_limit[PRIORITY_MEDIUM] : 0);
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "sm_limit_low", s->mps ? s->sm_limit[PRIORITY_LOW] : 0);
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "sm_in_use", s->sm_in_use);
+        if (r >= 0)
+                r = bus_dict_append_u32(m, "sm_lower_in_use", s->sm_lower_in_use);
+        if (r >= 0)
                 r = bus_dict_append_string(m, "wait_policy", s->wait_policy);
         if (r >= 0)
                 r = bus_dict_append_u32(m, "in_flight", queue_in_flight(s->queue));
@@ -206,6 +226,12 @@ static int property_get_mode(sd_bus *bus, const char *path, const char *interfac
         return sd_bus_message_append(reply, "s", pool_mode_to_string(s->mode));
 }
 
+static int property_get_execution(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+        return sd_bus_message_append(reply, "s", gpu_execution_to_string(userdata));
+}
+
 static int property_get_gpu_resource(sd_bus *bus, const char *path, const char *interface,
                                      const char *property, sd_bus_message *reply, void *userdata,
                                      sd_bus_error *error)
@@ -245,6 +271,7 @@ const sd_bus_vtable sched_vtable[] = {
         SD_BUS_PROPERTY("Pool", "s", property_get_pool, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("GpuResource", "s", property_get_gpu_resource, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Execution", "s", property_get_execution, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("WaitPolicy", "s", property_get_wait_policy, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MaxInFlight", "u", property_get_max_in_flight, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("GetStats", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", stats), method_get_stats,

@@ -25,6 +25,13 @@
 #define SCHED_RESTART_WINDOW_SEC_DEFAULT 60u
 #define SCHED_RESTART_WINDOW_SEC_MAX     86400u
 
+/* GPU execution under MPS (docs/scheduler.md, "GPU execution"). */
+#define SCHED_GPU_SMS_DEFAULT         132u /* an H100 SXM */
+#define SCHED_GPU_SMS_MAX             1024u
+#define SCHED_SM_HEADROOM_DEFAULT     32u  /* TESTBED.md: with lower limits summing to 100 of 132, high ≈ alone */
+#define SCHED_SM_LIMIT_MEDIUM_DEFAULT 48u
+#define SCHED_SM_LIMIT_LOW_DEFAULT    32u
+
 typedef struct Sched Sched;
 
 typedef enum VmState {
@@ -41,6 +48,7 @@ typedef struct InFlight {
         uint16_t opcode;
         uint8_t priority;
         uint64_t wait_ns; /* ingest → dispatch */
+        unsigned sm;      /* SMs charged to it (gpu-exec.c): released on completion */
 } InFlight;
 
 typedef struct Vm {
@@ -97,6 +105,20 @@ struct Sched {
         PoolLink link;
         SchedStats stats;
         bool stopping;
+
+        /* GPU execution (gpu-exec.c), from the GPU resource, the mode and the options. */
+        const char *mps_pipe_dir_arg;          /* --mps-pipe-dir, or NULL */
+        char mps_pipe_dir[256];                /* in use: the MPS daemon of the pool's GPU */
+        char device[GPU_RESOURCE_MAX + 1];     /* --device= for executors; "" the first GPU */
+        char mig[GPU_RESOURCE_MAX + 8];        /* "MIG-…": CUDA_VISIBLE_DEVICES for executors; "" none */
+        unsigned sm_share_percent;             /* 0: the whole GPU */
+        bool mps;                              /* shared, and the MPS daemon is there: executors are clients */
+        bool mps_warned;
+        unsigned sm_count, sm_headroom;        /* --gpu-sms, --sm-headroom */
+        unsigned sm_limit_arg[_PRIORITY_MAX];  /* --sm-limit-high/-medium/-low */
+        unsigned sm_budget, sm_lower_cap;      /* the pool's SMs; what lower priorities may hold together */
+        unsigned sm_limit[_PRIORITY_MAX];      /* per launch, in force (0: none) */
+        unsigned sm_in_use, sm_lower_in_use;   /* charged by in-flight launches */
 };
 
 uint64_t now_ns(void);
@@ -149,6 +171,16 @@ int sched_prepare_wait(Sched *s);
 
 /* pool-config.c: the pool's record in vgpu-configd (mode, GPU resource), read at start and followed */
 int pool_config_start(Sched *s);
+
+/* gpu-exec.c: the pool's GPU, MPS or time-sliced, SM limits and the rule on their sum */
+void gpu_exec_update(Sched *s);
+const char *gpu_execution_to_string(const Sched *s); /* "mps" or "time-sliced" */
+void gpu_exec_executor_config(Sched *s, ExecutorConfig *c);
+/* The levels (bits 1 << priority) whose next launch fits the SM rule now. */
+unsigned gpu_exec_levels_allowed(const Sched *s);
+/* Charges a dispatched command's SMs (launches under MPS only); returns what to release. */
+unsigned gpu_exec_charge(Sched *s, uint8_t priority, uint16_t opcode);
+void gpu_exec_release(Sched *s, uint8_t priority, unsigned sm);
 
 /* sched-bus.c */
 extern const sd_bus_vtable sched_vtable[];

@@ -96,6 +96,8 @@ static int vm_start_executor(Vm *vm)
                             .memory_quota = vm->memory_quota};
         int r;
 
+        gpu_exec_executor_config(s, &c);
+
         r = executor_start(&c, &vm->region, &vm->executor);
         if (r < 0)
                 return r;
@@ -272,8 +274,13 @@ void vm_drop_all(Sched *s)
                         vm_kill(vm, SIGKILL);
                         (void)waitpid(vm->pid, NULL, 0);
                 }
-                for (; vm->n_in_flight > 0; vm->n_in_flight--)
+                for (; vm->n_in_flight > 0; vm->n_in_flight--) {
+                        InFlight *i = &vm->in_flight[vm->in_flight_head];
+
+                        vm->in_flight_head = (vm->in_flight_head + 1) % QUEUE_MAX_IN_FLIGHT_MAX;
+                        gpu_exec_release(s, i->priority, i->sm);
                         queue_complete(s->queue);
+                }
                 (void)queue_remove_vm(s->queue, vm->vm_id, NULL, NULL);
                 vm_free(s, vm);
         }

@@ -148,6 +148,25 @@ else
         ok "vgpu-schedd@.service verified # SKIP vgpu-schedd is not built"
 fi
 
+# The MPS control daemon's template unit (vgpu-mps@GPU), verified as an instance named by a GPU uuid (verify
+# cannot parse a path whose instance holds the colons of a PCI address). Its ExecStart= is a shell
+# running NVIDIA's nvidia-cuda-mps-control, which this machine may lack: verified as configured, since
+# /bin/sh exists everywhere; its ConditionPathExists= keeps it from starting without the driver.
+mps_unit=$units/vgpu-mps@.service
+if [ -f "$mps_unit" ]; then
+        cp "$mps_unit" "$tmp/units/vgpu-mps@.service"
+        assert_contains "vgpu-mps@.service runs the MPS control daemon in the foreground" \
+                "nvidia-cuda-mps-control -f" "$(grep ^ExecStart= "$mps_unit")"
+        assert_contains "vgpu-mps@.service puts the pipe directory where vgpu-schedd looks for it" \
+                "CUDA_MPS_PIPE_DIRECTORY=/run/vgpu/mps/%I" "$(grep ^Environment= "$mps_unit")"
+        cd "$tmp/units" || exit 1
+        verify_clean "systemd-analyze verify: vgpu-mps@GPU-….service, no warnings" --man=no \
+                "./vgpu-mps@GPU-2d029cfc-7731-4b1d-8b79-c6186179c692.service"
+        cd - >/dev/null || exit 1
+else
+        not_ok "vgpu-mps@.service is configured into the build directory"
+fi
+
 # vgpu-ingestd's unit: verified the same way, and rated by the same threshold as vgpu-configd's.
 ingestd_unit=$units/vgpu-ingestd.service
 ingestd_bin=$VGPU_BUILD_DIR/vgpu-ingestd

@@ -130,6 +130,7 @@ static void cuda_done(Backend *b)
         if (!b)
                 return;
         if (b->context_retained) {
+                cuda_lanes_done(b);
                 cuda_data_area_done(b);
                 cuda_builtins_unload(b);
                 /* The last reference: the context goes, and with it anything a fault left allocated. */
@@ -197,6 +198,8 @@ __attribute__((visibility("default"))) int vgpu_backend_cuda_init(const BackendC
                 r = cuda_builtins_load(b, reason);
         if (r >= 0)
                 r = cuda_data_area_setup(b);
+        if (r >= 0)
+                cuda_lanes_setup(b);
         if (r < 0) {
                 if (!*reason)
                         *reason = "the GPU could not be set up";

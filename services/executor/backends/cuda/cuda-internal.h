@@ -19,11 +19,38 @@
 
 #define CUDA_LOG_MAX 8192 /* the JIT's error log, and any other reason text */
 
+/* Lanes: under MPS with SM limits (a shared pool), a launch of priority p runs in a context of its own created
+ * with an SM-count execution affinity of config.sm_limit[p]; memory, copies and everything else stay in the
+ * primary context, whose allocations every context of the process reaches (one address space). A context's
+ * limit is fixed when it is made, so one context per priority, made on that priority's first launch: a VM's
+ * new priority applies at its next launch with no restart (docs/gpu.md, "Shared pools"). */
+#define CUDA_LANES 3 /* high, medium, low: the wire's priority values */
+
+typedef struct CudaLane {
+        CUcontext context; /* NULL until the priority's first launch */
+        CUmodule builtins;
+        CUfunction *builtin_functions; /* per builtin_get() index, in this context */
+        unsigned sm_count;             /* as granted (cuCtxGetExecAffinity) */
+} CudaLane;
+
+/* A guest module: loaded in the primary context; with lanes in use, its image is kept so that a lane can
+ * load it too on the first launch there (modules belong to a context). */
+typedef struct CudaModule {
+        struct CudaModule *next; /* all of them, freed with the backend */
+        CUmodule module;
+        CUmodule lane[CUDA_LANES];
+        uint64_t length; /* of image; 0 when not kept */
+        unsigned char *image;
+} CudaModule;
+
 /* A guest module's kernel, with its parameter layout read from the driver once, so a launch can be held to
  * exactly the parameters the kernel takes (the driver itself would read past a short array). */
 typedef struct CudaFunction {
         struct CudaFunction *next; /* all of them, freed with the backend */
         CUfunction function;
+        CudaModule *module;
+        CUfunction lane[CUDA_LANES]; /* looked up on first use in that lane */
+        char *name;
         uint32_t n_params;
         uint32_t param_size[]; /* n_params entries */
 } CudaFunction;
@@ -38,6 +65,13 @@ struct Backend {
         CUmodule builtins;
         CUfunction *builtin_functions; /* per builtin_get() index */
         CudaFunction *functions;       /* guest kernels looked up so far */
+        CudaModule *modules;           /* guest modules loaded so far */
+
+        /* SM limits per priority (lanes, above): in force only for an MPS client asked for them. */
+        bool sm_limits;
+        CudaLane lanes[CUDA_LANES];
+        int sm_total;
+        bool primary_dirty; /* memory work queued in the primary context since its last synchronize */
 
         /* The data area: registered with the driver (DMA straight from it), or else staged. */
         uint8_t *data;
@@ -79,8 +113,22 @@ static inline CUdeviceptr cuda_ptr(const void *memory)
         return (CUdeviceptr)(uintptr_t)memory;
 }
 
+/* cuda-lanes.c */
+/* Decides whether SM limits are in force (asked for, and this process is an MPS client) and logs it. */
+void cuda_lanes_setup(Backend *b);
+/* Makes the context a launch of `priority` runs in current: its lane (returned) or, when no limit applies
+ * or the lane cannot be made, the primary context (NULL). */
+CudaLane *cuda_lane_enter(Backend *b, uint8_t priority);
+/* Makes the primary context current again. */
+void cuda_lane_leave(Backend *b, CudaLane *lane);
+/* The guest kernel f in the lane's context (loading its module there on first use), or NULL with *reason. */
+CUfunction cuda_lane_function(Backend *b, CudaLane *lane, CudaFunction *f, const char **reason);
+void cuda_lanes_done(Backend *b);
+
 /* cuda-launch.c */
 int cuda_builtins_load(Backend *b, const char **reason);
+/* The embedded built-ins into the current context. */
+int cuda_builtins_load_into(Backend *b, CUmodule *module, CUfunction **functions, const char **reason);
 void cuda_builtins_unload(Backend *b);
 VgpuStatus cuda_module_load(Backend *b, VgpuModuleFormat format, const void *image, uint64_t length, void **ret,
                             const char **reason);

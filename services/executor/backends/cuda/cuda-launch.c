@@ -17,31 +17,37 @@
 
 _Static_assert(CUDA_BUILTIN_ARGS_MAX == BUILTIN_ARGS_MAX, "one argument layout on both sides");
 
-int cuda_builtins_load(Backend *b, const char **reason)
+int cuda_builtins_load_into(Backend *b, CUmodule *module, CUfunction **functions, const char **reason)
 {
         char name[64], text[160];
         CUresult r;
 
-        r = cuModuleLoadData(&b->builtins, vgpu_cuda_builtins_fatbin);
+        r = cuModuleLoadData(module, vgpu_cuda_builtins_fatbin);
         if (r != CUDA_SUCCESS) {
+                *module = NULL;
                 snprintf(b->log, sizeof(b->log), "the built-in kernels do not load on this GPU (%s)",
                          cuda_result_text(r, text, sizeof(text)));
                 *reason = b->log;
                 return -ENOEXEC;
         }
-        b->builtin_functions = calloc(builtin_count() ? builtin_count() : 1, sizeof(CUfunction));
-        if (!b->builtin_functions) {
+        *functions = calloc(builtin_count() ? builtin_count() : 1, sizeof(CUfunction));
+        if (!*functions) {
                 *reason = "out of memory";
                 return -ENOMEM;
         }
         for (size_t i = 0; i < builtin_count(); i++) {
                 snprintf(name, sizeof(name), "vgpu_builtin_%s", builtin_get(i)->name);
-                if (cuModuleGetFunction(&b->builtin_functions[i], b->builtins, name) != CUDA_SUCCESS) {
+                if (cuModuleGetFunction(&(*functions)[i], *module, name) != CUDA_SUCCESS) {
                         *reason = "the plugin's built-in kernels do not match the executor's list";
                         return -ENOEXEC;
                 }
         }
         return 0;
+}
+
+int cuda_builtins_load(Backend *b, const char **reason)
+{
+        return cuda_builtins_load_into(b, &b->builtins, &b->builtin_functions, reason);
 }
 
 void cuda_builtins_unload(Backend *b)
@@ -54,8 +60,16 @@ void cuda_builtins_unload(Backend *b)
         while (b->functions) {
                 CudaFunction *next = b->functions->next;
 
+                free(b->functions->name);
                 free(b->functions);
                 b->functions = next;
+        }
+        while (b->modules) {
+                CudaModule *next = b->modules->next;
+
+                free(b->modules->image);
+                free(b->modules);
+                b->modules = next;
         }
 }
 
@@ -194,6 +208,7 @@ VgpuStatus cuda_module_load(Backend *b, VgpuModuleFormat format, const void *ima
         void *values[] = {jit_log, (void *)(uintptr_t)sizeof(jit_log)};
         const char *bad;
         CUmodule module;
+        CudaModule *m;
         CUresult r;
 
         if (cuda_usable(b) < 0) {
@@ -210,7 +225,24 @@ VgpuStatus cuda_module_load(Backend *b, VgpuModuleFormat format, const void *ima
         jit_log[sizeof(jit_log) - 1] = 0;
         if (r != CUDA_SUCCESS)
                 return module_refused(b, r, jit_log, reason);
-        *ret = module;
+        m = calloc(1, sizeof(*m));
+        if (m && b->sm_limits) {
+                /* A lane loads it again on its first launch there. */
+                m->image = malloc(length);
+                if (m->image) {
+                        memcpy(m->image, image, length);
+                        m->length = length;
+                }
+        }
+        if (!m || (b->sm_limits && !m->image)) {
+                free(m);
+                (void)cuModuleUnload(module);
+                return VGPU_STATUS_OUT_OF_MEMORY;
+        }
+        m->module = module;
+        m->next = b->modules;
+        b->modules = m;
+        *ret = m;
         return VGPU_STATUS_OK;
 }
 
@@ -230,7 +262,7 @@ VgpuStatus cuda_get_function(Backend *b, void *module, const char *name, size_t 
                 *reason = "a kernel name cannot contain NUL";
                 return VGPU_STATUS_INVALID_ARGUMENT;
         }
-        r = cuModuleGetFunction(&fn, (CUmodule)module, name);
+        r = cuModuleGetFunction(&fn, ((CudaModule *)module)->module, name);
         if (r == CUDA_ERROR_NOT_FOUND) {
                 *reason = "the module has no kernel of that name";
                 return VGPU_STATUS_INVALID_ARGUMENT;
@@ -255,7 +287,12 @@ VgpuStatus cuda_get_function(Backend *b, void *module, const char *name, size_t 
         f = malloc(sizeof(*f) + n * sizeof(uint32_t));
         if (!f)
                 return VGPU_STATUS_OUT_OF_MEMORY;
-        *f = (CudaFunction){.next = b->functions, .function = fn, .n_params = (uint32_t)n};
+        *f = (CudaFunction){.next = b->functions, .function = fn, .module = module, .name = strdup(name),
+                            .n_params = (uint32_t)n};
+        if (!f->name) {
+                free(f);
+                return VGPU_STATUS_OUT_OF_MEMORY;
+        }
         b->functions = f;
         for (size_t i = 0; i < n; i++) {
                 (void)cuFuncGetParamInfo(fn, i, &offset, &size);
@@ -294,9 +331,10 @@ static VgpuStatus launch_failed(Backend *b, CUresult r, const char *what, const 
 
 /* A guest kernel: every parameter must have the size the kernel declares, buffers being 8-byte device
  * addresses, so the driver reads exactly the values we built and nothing beyond. */
-static VgpuStatus launch_guest(Backend *b, const BackendLaunch *l, const char **reason)
+static VgpuStatus launch_guest(Backend *b, const BackendLaunch *l, CudaLane *lane, const char **reason)
 {
-        const CudaFunction *f = l->function;
+        CudaFunction *f = l->function;
+        CUfunction fn = f->function;
         uint64_t slots[VGPU_LAUNCH_PARAMS_MAX];
         void *params[VGPU_LAUNCH_PARAMS_MAX];
         CUresult r;
@@ -329,7 +367,12 @@ static VgpuStatus launch_guest(Backend *b, const BackendLaunch *l, const char **
                         params[i] = &slots[i];
                 }
         }
-        r = cuLaunchKernel(f->function, l->grid[0], l->grid[1], l->grid[2], l->block[0], l->block[1], l->block[2],
+        if (lane) {
+                fn = cuda_lane_function(b, lane, f, reason);
+                if (!fn)
+                        return VGPU_STATUS_DEVICE_ERROR;
+        }
+        r = cuLaunchKernel(fn, l->grid[0], l->grid[1], l->grid[2], l->block[0], l->block[1], l->block[2],
                            l->shared_mem, NULL, params, NULL);
         if (r == CUDA_SUCCESS)
                 r = cuCtxSynchronize();
@@ -362,8 +405,9 @@ static uint64_t item_threads(const BuiltinKernel *k, const CudaBuiltinArgs *a)
         return 1; /* relu */
 }
 
-static VgpuStatus launch_builtin(Backend *b, const BackendLaunch *l, const char **reason)
+static VgpuStatus launch_builtin(Backend *b, const BackendLaunch *l, CudaLane *lane, const char **reason)
 {
+        CUfunction *functions = lane ? lane->builtin_functions : b->builtin_functions;
         BuiltinArg check[BUILTIN_ARGS_MAX] = {};
         CudaBuiltinArgs a = {};
         uint64_t items, cost, per_slice, threads;
@@ -413,7 +457,7 @@ static VgpuStatus launch_builtin(Backend *b, const BackendLaunch *l, const char 
                         return VGPU_STATUS_CHANNEL_CLOSED;
                 }
                 a.begin = begin, a.end = end;
-                r = cuLaunchKernel(b->builtin_functions[index], (unsigned)(blocks < 65536 ? blocks : 65536), 1, 1,
+                r = cuLaunchKernel(functions[index], (unsigned)(blocks < 65536 ? blocks : 65536), 1, 1,
                                    CUDA_BUILTIN_BLOCK, 1, 1, 0, NULL, params, NULL);
                 /* Each slice finishes before the next starts: a bounded wait for anyone behind it. */
                 if (r == CUDA_SUCCESS)
@@ -427,9 +471,15 @@ static VgpuStatus launch_builtin(Backend *b, const BackendLaunch *l, const char 
 
 VgpuStatus cuda_launch(Backend *b, const BackendLaunch *l, const char **reason)
 {
+        CudaLane *lane;
+        VgpuStatus s;
+
         if (cuda_usable(b) < 0) {
                 *reason = b->failure;
                 return VGPU_STATUS_DEVICE_ERROR;
         }
-        return l->builtin ? launch_builtin(b, l, reason) : launch_guest(b, l, reason);
+        lane = cuda_lane_enter(b, l->priority);
+        s = l->builtin ? launch_builtin(b, l, lane, reason) : launch_guest(b, l, lane, reason);
+        cuda_lane_leave(b, lane);
+        return s;
 }

@@ -96,6 +96,7 @@ int cuda_mem_alloc(Backend *b, uint64_t size, void **ret)
                 (void)cuMemFree(p);
                 return e;
         }
+        b->primary_dirty = true; /* the zeroing runs on: a launch in another context waits for it */
         *ret = (void *)(uintptr_t)p;
         return 0;
 }
