@@ -108,8 +108,8 @@ void vgpu_region_ref_done(VgpuRegionRef *ref);
 
 int vgpu_endpoint_region_ref(const VgpuEndpoint *e, VgpuRegionRef *ret);
 
-/* One message on a unix socket (SOCK_SEQPACKET preferred): a fixed header and, for local, the memfd as
- * SCM_RIGHTS. receive() takes exactly one message; -EBADMSG for anything malformed (every received fd
+/* One message on a unix socket (SOCK_SEQPACKET preferred): a fixed header and, as SCM_RIGHTS, local: the
+ * region's memfd; Xen: a sealed memfd holding the n_refs u32 grant references (no message-size limit). receive() takes exactly one message; -EBADMSG for anything malformed (every received fd
  * closed), -ECONNRESET when the peer hung up. */
 int vgpu_region_ref_send(int sock, const VgpuRegionRef *ref);
 int vgpu_region_ref_receive(int sock, VgpuRegionRef *ret);
@@ -119,9 +119,12 @@ typedef struct VgpuRegionMap {
         VgpuTransportKind kind;
         void *addr;
         size_t size;
+        const struct VgpuXenOps *xen_ops;  /* Xen: the seam and the gntdev handle that made the mapping */
+        struct VgpuXenGnttab *xen_gnttab;
 } VgpuRegionMap;
 
 /* Maps the region read-write, shared. Local: re-checks that the fd is a sealed memfd of exactly
- * ref->size bytes (-EBADF / -EPERM / -EBADMSG otherwise). Xen: -EOPNOTSUPP until that backend lands. */
+ * ref->size bytes (-EBADF / -EPERM / -EBADMSG otherwise). Xen: this process's own gntdev handle maps
+ * ref->n_refs grants of ref->domid (vgpu_xen_ops(); -EOPNOTSUPP in a build without libxen). */
 int vgpu_region_ref_map(const VgpuRegionRef *ref, VgpuRegionMap *ret);
 void vgpu_region_unmap(VgpuRegionMap *m);

@@ -12,6 +12,7 @@
 #include "proto/channel.h"
 #include "transport/local.h"
 #include "transport/poller.h"
+#include "transport/xen.h"
 #include "vgpu-util.h"
 
 #define PAGE           4096u
@@ -28,6 +29,7 @@ static uint64_t page_align(uint64_t v)
 static int resolve_vm_id(const VgpuConnectOptions *o, uint32_t *ret)
 {
         const char *env = getenv("VGPU_VM_ID");
+        VgpuStubInfo stub;
         unsigned long v;
         char *end;
 
@@ -45,39 +47,61 @@ static int resolve_vm_id(const VgpuConnectOptions *o, uint32_t *ret)
                 *ret = (uint32_t)v;
                 return 0;
         }
+        /* The platform: the VM_ID register of the vgpu-stub device the host's toolstack gave this VM. */
+        if (vgpu_stub_read(&stub) == 0) {
+                *ret = stub.vm_id;
+                return 0;
+        }
         *ret = 0;
         if (o->socket_path)
                 return 0;
         client_set_error("no VM id: pass one, set VGPU_VM_ID, or run in a VM with a vgpu-stub device "
-                         "(no vgpu-stub device found)");
+                         "(no vgpu-stub device found, or its registers are readable by root only) or in a "
+                         "Xen domain with a vgpu device");
         return -ENODEV;
 }
 
-static int resolve_transport(const VgpuConnectOptions *o, const char *path, VgpuTransportChoice *ret)
+/* A Xen domU with the devices the frontend needs: the hypervisor says xen and gntalloc is there. */
+static bool in_xen_domu(void)
+{
+        char type[8] = "";
+        FILE *f = fopen("/sys/hypervisor/type", "re");
+        bool xen;
+
+        if (f) {
+                xen = fgets(type, sizeof(type), f) && strncmp(type, "xen", 3) == 0;
+                fclose(f);
+        } else
+                xen = access("/proc/xen", F_OK) == 0;
+        return xen && access("/dev/xen/gntalloc", F_OK) == 0;
+}
+
+/* Asked for: the option, else $VGPU_TRANSPORT, else AUTO. */
+static int requested_transport(const VgpuConnectOptions *o, VgpuTransportChoice *ret)
 {
         const char *env = getenv("VGPU_TRANSPORT");
-        struct stat st;
 
         if (o->transport > VGPU_CONNECT_XEN)
                 return -EINVAL;
         *ret = o->transport;
-        if (*ret == VGPU_CONNECT_AUTO && !isempty(env)) {
-                if (streq(env, "local"))
-                        *ret = VGPU_CONNECT_LOCAL;
-                else if (streq(env, "xen"))
-                        *ret = VGPU_CONNECT_XEN;
-                else {
-                        client_set_error("VGPU_TRANSPORT='%s': expected 'local' or 'xen'", env);
-                        return -EINVAL;
-                }
-        }
-        if (*ret == VGPU_CONNECT_AUTO)
-                *ret = stat(path, &st) == 0 && S_ISSOCK(st.st_mode) ? VGPU_CONNECT_LOCAL : VGPU_CONNECT_XEN;
-        if (*ret == VGPU_CONNECT_XEN) {
-                client_set_error("no channel socket at %s, and the Xen transport is not in this release", path);
-                return -EOPNOTSUPP;
+        if (*ret != VGPU_CONNECT_AUTO || isempty(env))
+                return 0;
+        if (streq(env, "local"))
+                *ret = VGPU_CONNECT_LOCAL;
+        else if (streq(env, "xen"))
+                *ret = VGPU_CONNECT_XEN;
+        else {
+                client_set_error("VGPU_TRANSPORT='%s': expected 'local' or 'xen'", env);
+                return -EINVAL;
         }
         return 0;
+}
+
+static bool socket_exists(const char *path)
+{
+        struct stat st;
+
+        return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 static int resolve_socket(const VgpuConnectOptions *o, uint32_t vm_id, char *buf, size_t size)
@@ -188,8 +212,18 @@ static int open_channel(VgpuClient *c, const VgpuConnectOptions *o)
 {
         uint64_t region = PAGE + page_align((uint64_t)o->requests * VGPU_REQUEST_SIZE) +
                           page_align((uint64_t)o->completions * VGPU_COMPLETION_SIZE) + o->data_size;
+        char why[512];
         int r;
 
+        if (c->info.transport == VGPU_CONNECT_XEN) {
+                r = vgpu_xen_guest_connect(vgpu_xen_ops(), region, o->requests, o->completions, &c->endpoint, why,
+                                           sizeof(why));
+                if (r < 0) {
+                        client_set_error("cannot connect over Xen: %s", why[0] ? why : vgpu_strerror(r));
+                        return r;
+                }
+                return attach(c, o);
+        }
         r = vgpu_local_guest_connect(c->socket_path, region, o->requests, o->completions, &c->endpoint);
         if (r > 0) {
                 client_set_error("the host refused the channel at %s: %s", c->socket_path,
@@ -201,6 +235,45 @@ static int open_channel(VgpuClient *c, const VgpuConnectOptions *o)
                 return r;
         }
         return attach(c, o);
+}
+
+/* Which transport, and for the local one which socket (DESIGN.md, "Names every issue relies on"): local
+ * when the VM's socket exists, else Xen inside a Xen domU; a Xen channel needs no VM id (the host knows
+ * the domain). */
+static int resolve_channel(VgpuClient *c, const VgpuConnectOptions *o)
+{
+        VgpuTransportChoice t;
+        int r;
+
+        r = requested_transport(o, &t);
+        if (r < 0)
+                return r;
+        if (t == VGPU_CONNECT_AUTO && o->socket_path)
+                t = VGPU_CONNECT_LOCAL; /* a socket named explicitly is a local channel */
+        if (t == VGPU_CONNECT_XEN) {
+                c->info.transport = t;
+                if (resolve_vm_id(o, &c->info.vm_id) == -EINVAL)
+                        return -EINVAL;
+                client_clear_error(); /* no VM id is fine here */
+                return 0;
+        }
+        r = resolve_vm_id(o, &c->info.vm_id);
+        if (r >= 0)
+                r = resolve_socket(o, c->info.vm_id, c->socket_path, sizeof(c->socket_path));
+        c->info.transport = VGPU_CONNECT_LOCAL;
+        if (t == VGPU_CONNECT_LOCAL || r == -EINVAL || (r >= 0 && socket_exists(c->socket_path)))
+                return r;
+        if (in_xen_domu()) {
+                client_clear_error();
+                c->socket_path[0] = '\0';
+                c->info.transport = VGPU_CONNECT_XEN;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        client_set_error("no channel socket at %s, and this is not a Xen domain with /dev/xen/gntalloc",
+                         c->socket_path);
+        return -EOPNOTSUPP;
 }
 
 VGPU_API int vgpu_connect(const VgpuConnectOptions *opts, VgpuClient **ret)
@@ -218,11 +291,7 @@ VGPU_API int vgpu_connect(const VgpuConnectOptions *opts, VgpuClient **ret)
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        r = resolve_vm_id(&o, &c->info.vm_id);
-        if (r >= 0)
-                r = resolve_socket(&o, c->info.vm_id, c->socket_path, sizeof(c->socket_path));
-        if (r >= 0)
-                r = resolve_transport(&o, c->socket_path, &c->info.transport);
+        r = resolve_channel(c, &o);
         if (r >= 0)
                 r = open_channel(c, &o);
         if (r >= 0)
@@ -231,7 +300,7 @@ VGPU_API int vgpu_connect(const VgpuConnectOptions *opts, VgpuClient **ret)
                 vgpu_disconnect(c);
                 return r;
         }
-        c->info.socket_path = c->socket_path;
+        c->info.socket_path = c->info.transport == VGPU_CONNECT_LOCAL ? c->socket_path : NULL;
         *ret = c;
         return 0;
 }

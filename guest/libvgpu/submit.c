@@ -187,10 +187,16 @@ static int check_closed(VgpuClient *c)
         uint32_t reason;
         int err;
 
-        if (vgpu_channel_backend_state(c->endpoint->region) != VGPU_PEER_CLOSED)
+        uint8_t state = vgpu_channel_backend_state(c->endpoint->region);
+
+        /* ABSENT after the host was alive: Xen's unmap-notify zeroed the byte because the host unmapped the
+         * channel (after writing its reason) or died (no reason). */
+        if (state == VGPU_PEER_ALIVE)
                 return 0;
         (void)drain(c);
         reason = __atomic_load_n(&h->close_reason, __ATOMIC_RELAXED);
+        if (state != VGPU_PEER_CLOSED && reason == VGPU_STATUS_OK)
+                return kill_with(c, -ECONNRESET, "the host let go of the channel");
         err = reason != VGPU_STATUS_OK && reason < _VGPU_STATUS_MAX ? error_from_status(reason)
                                                                     : VGPU_E_CHANNEL_CLOSED;
         return kill_with(c, err, "the host closed the channel");

@@ -65,9 +65,12 @@ VGPU_API const char *vgpu_last_error(void);
 /* ---- Connecting ---- */
 
 typedef enum VgpuTransportChoice {
-        VGPU_CONNECT_AUTO = 0,  /* $VGPU_TRANSPORT, else local when the socket exists, else Xen */
+        VGPU_CONNECT_AUTO = 0,  /* $VGPU_TRANSPORT, else local when the socket exists, else Xen in a Xen domU
+                                 * (/sys/hypervisor/type or /proc/xen, and /dev/xen/gntalloc), else
+                                 * -EOPNOTSUPP */
         VGPU_CONNECT_LOCAL = 1, /* the per-VM unix socket $VGPU_RUNTIME_DIR/vm/N.sock */
-        VGPU_CONNECT_XEN = 2,   /* grant tables + event channel (not in this release: -EOPNOTSUPP) */
+        VGPU_CONNECT_XEN = 2,   /* grants + an event channel to domain 0, found through the domain's xenstore
+                                 * device/vgpu/0 (docs/xen.md); needs no VM id: the host knows the domain */
 } VgpuTransportChoice;
 
 #define VGPU_CONNECT_REQUESTS_DEFAULT  256u               /* request ring slots */
@@ -97,7 +100,7 @@ VGPU_API VgpuClient *vgpu_disconnect(VgpuClient *c);
 typedef struct VgpuClientInfo {
         uint32_t vm_id;
         VgpuTransportChoice transport;  /* as chosen */
-        const char *socket_path;  /* local: the socket; valid while the client lives */
+        const char *socket_path;  /* local: the socket, valid while the client lives; Xen: NULL */
         uint16_t protocol_version; /* negotiated in HELLO */
         uint16_t host_version_min;
         uint32_t requests, completions; /* ring slots */
@@ -219,6 +222,33 @@ typedef struct VgpuStatsSnapshot {
 VGPU_API int vgpu_stats(VgpuClient *c, VgpuStatsSnapshot *ret);
 /* This client's counters only: no request, never fails on a live or dead client. */
 VGPU_API void vgpu_client_counters(const VgpuClient *c, VgpuStatsSnapshot *ret);
+
+/* ---- The platform: the vgpu-stub device ----
+ *
+ * In a VM started with the vgpu-stub PCI device (docs/vgpu-stub.md), the host's toolstack shows the guest
+ * its identity in read-only registers. These read them through sysfs (the device's resource0 file), which
+ * needs root. */
+
+#define VGPU_PRIORITY_NONE (-1) /* VgpuStubInfo.priority: the toolstack gave none */
+
+typedef struct VgpuStubInfo {
+        char pci_address[32]; /* "0000:00:03.0" */
+        uint32_t version;     /* the device's interface version (1 and up: later ones only add registers) */
+        uint32_t vm_id;       /* 1 … 2147483647 */
+        char pool_id[17];     /* "" when the toolstack gave none */
+        int priority;         /* 0 high, 1 medium, 2 low (as VgpuStatsSnapshot.priority), VGPU_PRIORITY_NONE */
+        uint32_t status;      /* bit 0: QEMU announced this identity to the host's vgpu-ingestd */
+        uint32_t ignored_writes; /* guest writes the device dropped (to its read-only registers) */
+        uint32_t doorbell_count; /* doorbell writes */
+} VgpuStubInfo;
+
+/* Finds the vgpu-stub device and reads its registers. -ENODEV when there is none ("no vgpu-stub device
+ * found"); -EACCES/-EPERM when the registers cannot be mapped (not root, or a locked-down kernel);
+ * -EPROTO when the device is not what it should be (wrong magic, a value out of its range).
+ * vgpu_last_error() says which. */
+VGPU_API int vgpu_stub_read(VgpuStubInfo *ret);
+/* "high", "medium", "low"; "" for VGPU_PRIORITY_NONE or anything else. */
+VGPU_API const char *vgpu_stub_priority_name(int priority);
 
 #ifdef __cplusplus
 }

@@ -15,20 +15,24 @@ enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 static uint32_t arg_vm_id;
 static const char *arg_socket;
+static VgpuTransportChoice arg_transport = VGPU_CONNECT_AUTO;
 static bool arg_json;
 static bool arg_info;
 static RunArgs arg_run = {.alpha = 1.0f, .stride = {1, 1}, .dilation = {1, 1}};
 
 static void help(void)
 {
-        printf("vgpu-run [--vm-id N] [--socket PATH] [--json] OP [OPTIONS]\n"
-               "vgpu-run [--vm-id N] [--socket PATH] [--json] --info\n\n"
+        printf("vgpu-run [--vm-id N] [--socket PATH] [--transport local|xen] [--json] OP [OPTIONS]\n"
+               "vgpu-run [--vm-id N] [--socket PATH] [--transport local|xen] [--json] --info\n\n"
                "Runs one vgpu.builtin kernel on .npy float32 files (C order, rank <= 4) over this VM's\n"
                "vgpu channel and prints the shapes, the time and the status.\n\n"
                "  --vm-id N       the VM (default: $VGPU_VM_ID, else the platform)\n"
                "  --socket PATH   the channel socket (default: $VGPU_RUNTIME_DIR/vm/N.sock)\n"
+               "  --transport T   local or xen (default: $VGPU_TRANSPORT, else local when the socket\n"
+               "                  exists, else xen in a Xen domain)\n"
                "  --json          print one JSON object instead of text\n"
-               "  --info          print the channel: VM, transport, socket, protocol version\n"
+               "  --info          print the channel (VM, transport, socket, protocol version) and what the\n"
+               "                  vgpu-stub device says (vm_id, pool, priority)\n"
                "  -h --help       this text\n\nOperations:\n");
         for (unsigned i = 0; run_op_get(i); i++)
                 printf("  %-10s %s\n", run_op_get(i)->name, run_op_get(i)->usage);
@@ -122,6 +126,7 @@ static int parse_argv(int argc, char **argv)
                 {"trans-a", no_argument, NULL, 't'},   {"trans-b", no_argument, NULL, 'T'},
                 {"stride", required_argument, NULL, 's'}, {"padding", required_argument, NULL, 'p'},
                 {"dilation", required_argument, NULL, 'd'}, {"kernel", required_argument, NULL, 'k'},
+                {"transport", required_argument, NULL, 'X'},
                 {},
         };
         int c, bit;
@@ -136,6 +141,16 @@ static int parse_argv(int argc, char **argv)
                         }
                         break;
                 case 'S': arg_socket = optarg; break;
+                case 'X':
+                        if (streq(optarg, "local"))
+                                arg_transport = VGPU_CONNECT_LOCAL;
+                        else if (streq(optarg, "xen"))
+                                arg_transport = VGPU_CONNECT_XEN;
+                        else {
+                                fprintf(stderr, "vgpu-run: --transport: '%s' is not 'local' or 'xen'\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
                 case 'j': arg_json = true; break;
                 case 'i': arg_info = true; break;
                 case '?': return -EINVAL;
@@ -154,7 +169,7 @@ static int parse_argv(int argc, char **argv)
 
 static int connect_channel(VgpuClient **ret)
 {
-        VgpuConnectOptions o = {.vm_id = arg_vm_id, .socket_path = arg_socket};
+        VgpuConnectOptions o = {.vm_id = arg_vm_id, .socket_path = arg_socket, .transport = arg_transport};
         int r = vgpu_connect(&o, ret);
 
         if (r < 0)
@@ -163,19 +178,27 @@ static int connect_channel(VgpuClient **ret)
         return r;
 }
 
+/* The channel, and the vgpu-stub device's identity when the VM has one; either may be missing. */
 static int run_info(void)
 {
         VgpuClient *c = NULL;
         VgpuClientInfo info;
+        VgpuStubInfo stub;
+        char stub_error[256] = "", error[512] = "";
+        bool have_stub;
         int r;
 
+        have_stub = vgpu_stub_read(&stub) >= 0;
+        if (!have_stub)
+                snprintf(stub_error, sizeof(stub_error), "%s", vgpu_last_error());
         r = connect_channel(&c);
         if (r < 0) {
-                print_failure("info", vgpu_last_error(), arg_json);
+                snprintf(error, sizeof(error), "%s", *vgpu_last_error() ? vgpu_last_error() : vgpu_strerror(r));
+                print_info(NULL, error, have_stub ? &stub : NULL, stub_error, arg_json);
                 return EXIT_FAILED;
         }
         vgpu_client_info(c, &info);
-        print_info(&info, arg_json);
+        print_info(&info, NULL, have_stub ? &stub : NULL, stub_error, arg_json);
         vgpu_disconnect(c);
         return EXIT_SUCCESS;
 }

@@ -85,16 +85,68 @@ static const char *transport_name(VgpuTransportChoice t)
         return t == VGPU_CONNECT_LOCAL ? "local" : t == VGPU_CONNECT_XEN ? "xen" : "auto";
 }
 
-/* The vgpu-stub registers (vm_id, pool, priority) are read by a later release; say so plainly. */
-void print_info(const VgpuClientInfo *info, bool json)
+/* "vgpu_stub": the device's identity as an object; or null, with "vgpu_stub_error" saying why. */
+static void json_stub(const VgpuStubInfo *stub, const char *stub_error)
+{
+        printf("\"vgpu_stub\":");
+        if (!stub) {
+                printf("null,\"vgpu_stub_error\":");
+                json_string(stub_error);
+                return;
+        }
+        printf("{\"pci_address\":");
+        json_string(stub->pci_address);
+        printf(",\"vm_id\":%u,\"pool_id\":", stub->vm_id);
+        if (stub->pool_id[0])
+                json_string(stub->pool_id);
+        else
+                printf("null");
+        printf(",\"priority\":");
+        if (stub->priority != VGPU_PRIORITY_NONE)
+                json_string(vgpu_stub_priority_name(stub->priority));
+        else
+                printf("null");
+        printf(",\"announced\":%s}", stub->status & 1 ? "true" : "false");
+}
+
+static void print_stub_text(const VgpuStubInfo *stub, const char *stub_error)
+{
+        if (!stub) {
+                printf("vgpu-stub:  %s\n", strempty(stub_error));
+                return;
+        }
+        printf("vgpu-stub:  %s: VM %u, pool %s, priority %s\n", stub->pci_address, stub->vm_id,
+               stub->pool_id[0] ? stub->pool_id : "(not set)",
+               stub->priority != VGPU_PRIORITY_NONE ? vgpu_stub_priority_name(stub->priority) : "(not set)");
+}
+
+/* info: NULL when no channel could be opened (error says why); stub: NULL when the vgpu-stub device could
+ * not be read (stub_error says why). What is known is printed either way. */
+void print_info(const VgpuClientInfo *info, const char *error, const VgpuStubInfo *stub, const char *stub_error,
+                bool json)
 {
         if (json) {
+                if (!info) {
+                        printf("{\"op\":\"info\",\"status\":\"failed\",\"error\":");
+                        json_string(error);
+                        putchar(',');
+                        json_stub(stub, stub_error);
+                        printf("}\n");
+                        return;
+                }
                 printf("{\"vm_id\":%u,\"transport\":\"%s\",\"socket\":", info->vm_id, transport_name(info->transport));
                 json_string(info->socket_path);
                 printf(",\"protocol_version\":%u,\"host_version_min\":%u,\"requests\":%u,\"completions\":%u,"
-                       "\"data_size\":%llu,\"vgpu_stub\":null}\n",
+                       "\"data_size\":%llu,",
                        info->protocol_version, info->host_version_min, info->requests, info->completions,
                        (unsigned long long)info->data_size);
+                json_stub(stub, stub_error);
+                printf("}\n");
+                return;
+        }
+        if (!info) {
+                printf("Channel:    none (%s)\n", strempty(error));
+                print_stub_text(stub, stub_error);
                 return;
         }
         if (info->vm_id)
@@ -107,5 +159,5 @@ void print_info(const VgpuClientInfo *info, bool json)
                info->host_version_min);
         printf("Channel:    %u request slots, %u completion slots, %llu MiB data area\n", info->requests,
                info->completions, (unsigned long long)(info->data_size >> 20));
-        printf("vgpu-stub:  no vgpu-stub device found\n");
+        print_stub_text(stub, stub_error);
 }

@@ -67,4 +67,5 @@ extern char run_error[512];
 /* output.c: what vgpu-run prints, as text or as one JSON object on stdout. */
 void print_report(const RunReport *rep, bool json);
 void print_failure(const char *op, const char *error, bool json);
-void print_info(const VgpuClientInfo *info, bool json);
+void print_info(const VgpuClientInfo *info, const char *error, const VgpuStubInfo *stub, const char *stub_error,
+                bool json);

@@ -112,9 +112,12 @@ static int channel_watch(Channel *c)
         r = sd_event_add_io(e, &c->wait_source, c->endpoint->wait_fd, EPOLLIN, on_doorbell, c);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(e, &c->hangup_source, c->endpoint->hangup_fd, EPOLLIN | EPOLLRDHUP, on_hangup, c);
-        if (r < 0)
-                return r;
+        /* Xen has no hang-up fd: departures come through xenstore (xen.c). */
+        if (c->endpoint->hangup_fd >= 0) {
+                r = sd_event_add_io(e, &c->hangup_source, c->endpoint->hangup_fd, EPOLLIN | EPOLLRDHUP, on_hangup, c);
+                if (r < 0)
+                        return r;
+        }
         r = sd_event_add_defer(e, &c->defer_source, on_defer, c);
         if (r < 0)
                 return r;
@@ -146,11 +149,38 @@ static int channel_new(Vm *vm, VgpuEndpoint *e, Channel **ret)
         return 0;
 }
 
+/* Serves a handshaken endpoint (either transport) as vm's channel. 0 takes e; < 0 leaves it to the caller. */
+int channel_serve(Vm *vm, VgpuEndpoint *e, const char *who)
+{
+        Channel *c;
+        int r;
+
+        r = channel_new(vm, e, &c);
+        if (r < 0) {
+                log_vm(LOG_WARNING, vm->vm_id, vm->pool, NULL, "VM %u: cannot serve %s: %s", vm->vm_id, who,
+                       strerror(-r));
+                return r;
+        }
+        r = manager_add_channel(vm->manager, c);
+        if (r < 0) {
+                c->endpoint = NULL; /* still the caller's */
+                channel_free(c);
+                return log_oom();
+        }
+        vm->channel = c;
+        log_vm(LOG_INFO, vm->vm_id, vm->pool, priority_to_string(vm->priority),
+               "VM %u: guest connected over %s (%s): region %zu bytes, %u request / %u completion slots, "
+               "data area %" PRIu64 " bytes.",
+               vm->vm_id, vgpu_transport_kind_to_string(e->kind), who, e->region_size, e->geometry.req_count,
+               e->geometry.cpl_count, e->geometry.data_size);
+        return 0;
+}
+
 int channel_accept(Vm *vm, int conn)
 {
         _cleanup_endpoint_ VgpuEndpoint *e = NULL;
         VgpuPeer peer = {};
-        Channel *c;
+        char who[96];
         int r;
 
         r = vgpu_local_host_accept(conn, 0, &e, &peer);
@@ -165,28 +195,17 @@ int channel_accept(Vm *vm, int conn)
                        vm->vm_id, (int)peer.pid, (unsigned)peer.uid, strerror(-r));
                 return 0;
         }
-        r = channel_new(vm, e, &c);
+        snprintf(who, sizeof(who), "pid %d uid %u gid %u", (int)peer.pid, (unsigned)peer.uid, (unsigned)peer.gid);
+        r = channel_serve(vm, e, who);
+        if (r == -ENOMEM)
+                return r; /* e is freed: the guest sees the hang-up */
         if (r < 0) {
                 /* The ring indices were already inconsistent, or we are out of resources: tell the guest. */
                 vgpu_channel_set_backend_state(e->region, VGPU_PEER_CLOSED,
                                                r == -EPROTO ? VGPU_STATUS_PROTOCOL_VIOLATION : VGPU_STATUS_BUSY);
-                log_vm(LOG_WARNING, vm->vm_id, vm->pool, NULL, "VM %u: cannot serve pid %d: %s", vm->vm_id,
-                       (int)peer.pid, strerror(-r));
                 return 0;
         }
-        r = manager_add_channel(vm->manager, c);
-        if (r < 0) {
-                c->endpoint = NULL; /* still e's: freed with it, the guest sees the hang-up */
-                channel_free(c);
-                return log_oom();
-        }
         TAKE_PTR(e);
-        vm->channel = c;
-        log_vm(LOG_INFO, vm->vm_id, vm->pool, priority_to_string(vm->priority),
-               "VM %u: guest connected (pid %d uid %u gid %u): region %zu bytes, %u request / %u completion slots, "
-               "data area %" PRIu64 " bytes.",
-               vm->vm_id, (int)peer.pid, (unsigned)peer.uid, (unsigned)peer.gid, c->endpoint->region_size,
-               c->endpoint->geometry.req_count, c->endpoint->geometry.cpl_count, c->endpoint->geometry.data_size);
         return 0;
 }
 

@@ -49,6 +49,9 @@ struct Channel {
 /* Takes conn (an accepted connection whose hello is readable): runs the host side of the local handshake,
  * maps the region and starts serving. Every outcome is logged with VM_ID and SO_PEERCRED. */
 int channel_accept(Vm *vm, int conn);
+/* Serves an endpoint whose handshake is done (local or Xen) as vm's channel; who names the peer for the
+ * log. 0 takes e; < 0 leaves it to the caller. */
+int channel_serve(Vm *vm, VgpuEndpoint *e, const char *who);
 
 /* Marks the channel closed for the guest (backend_state CLOSED, close_reason), detaches it from its
  * scheduler, frees it. vm->channel becomes NULL. */

@@ -20,6 +20,7 @@ static int settings_from_dict(const BusDict *d, VmSettings *ret)
                 return -EBADMSG;
         *ret = (VmSettings){
                 .vm_id = (uint32_t)vm_id,
+                .uuid = bus_dict_get_string(d, "uuid"),
                 .pool = pool,
                 .priority = priority_from_string(prio),
                 .memory_quota = bus_dict_get_uint(d, "memory_quota"),
@@ -35,6 +36,10 @@ static void mirror_ready(Manager *m)
                 return;
         m->ready = true;
         log_info("Serving %zu VM sockets under %s as %s.", m->vms.n, m->vm_dir, VGPU_INGEST_SERVICE);
+        if (xen_start(m, m->xen_mode) < 0) {
+                (void)sd_event_exit(m->event, -EOPNOTSUPP);
+                return;
+        }
         (void)sd_notifyf(false, "READY=1\nSTATUS=Serving %zu VMs", m->vms.n);
 }
 

@@ -32,7 +32,9 @@ static int append_channel(sd_bus_message *reply, const Vm *vm)
             (r = bus_dict_append_u64(reply, "errors", c ? c->errors : 0)) < 0 ||
             (r = bus_dict_append_u32(reply, "in_flight", c ? c->in_flight : 0)) < 0 ||
             (r = bus_dict_append_u64(reply, "generation", c ? c->generation : 0)) < 0 ||
-            (r = bus_dict_append_u64(reply, "connected_usec", c ? c->connected_usec : 0)) < 0)
+            (r = bus_dict_append_u64(reply, "connected_usec", c ? c->connected_usec : 0)) < 0 ||
+            (r = bus_dict_append_string(reply, "transport", c ? vgpu_transport_kind_to_string(c->endpoint->kind) : "")) < 0 ||
+            (r = bus_dict_append_u32(reply, "domid", c ? c->endpoint->peer.domid : 0)) < 0)
                 return r;
         return sd_bus_message_close_container(reply);
 }

@@ -11,6 +11,14 @@
 #include "vm-table.h"
 
 typedef struct PoolLink PoolLink;
+typedef struct VgpuXenBus VgpuXenBus;
+
+/* --xen: serve Xen channels when in dom0 with xenstore (auto), always (on: failing to is an error), never. */
+typedef enum XenMode {
+        XEN_MODE_AUTO,
+        XEN_MODE_ON,
+        XEN_MODE_OFF,
+} XenMode;
 
 typedef struct Manager {
         sd_event *event;
@@ -26,6 +34,9 @@ typedef struct Manager {
         Channel **channels;       /* the connected ones, unordered: what the spin loop polls */
         size_t n_channels, allocated_channels;
         uint64_t spin_usec;       /* 0: block in sd-event only (the poller's start-up policy) */
+        XenMode xen_mode;
+        VgpuXenBus *xen;          /* the xenbus watch over backend/vgpu; NULL when Xen channels are off */
+        sd_event_source *xen_source;
         bool synced;              /* the mirror has read configd's state at least once */
         bool ready;               /* READY=1 sent */
         bool stopping;
@@ -38,6 +49,12 @@ int manager_run(Manager *m);
 
 /* config-mirror.c: configd's VMs, kept current from its signals. */
 int mirror_start(Manager *m);
+
+/* xen.c: Xen channels, started once the mirror has read configd (a frontend names its VM by uuid). */
+int xen_start(Manager *m, XenMode mode);
+void xen_stop(Manager *m);
+const char *xen_mode_to_string(XenMode mode);
+int xen_mode_from_string(const char *s);
 
 /* ingest-bus.c */
 extern const sd_bus_vtable ingest_vtable[];

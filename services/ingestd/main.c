@@ -15,6 +15,7 @@
 
 static char *arg_admin_group;
 static char *arg_runtime_dir;
+static XenMode arg_xen = XEN_MODE_AUTO;
 
 static void help(void)
 {
@@ -29,6 +30,7 @@ static void help(void)
                "                       $RUNTIME_DIRECTORY, else " VGPU_RUNTIME_DIR_DEFAULT ")\n"
                "  --admin-group=GROUP  members may disconnect guests, besides root\n"
                "                       (default: " VGPU_ADMIN_GROUP_DEFAULT "; empty: root only)\n"
+               "  --xen=auto|on|off    serve Xen grant channels (auto: in dom0 when xenstore opens)\n"
                "  -h --help            show this help\n"
                "  --version            show the version\n"
                "\n"
@@ -42,9 +44,10 @@ static int set_string(char **dst, const char *value)
 
 static int parse_argv(int argc, char *argv[])
 {
-        enum { ARG_ADMIN_GROUP = 0x100, ARG_RUNTIME_DIR, ARG_VERSION };
+        enum { ARG_ADMIN_GROUP = 0x100, ARG_RUNTIME_DIR, ARG_VERSION, ARG_XEN };
         static const struct option options[] = {
                 { "admin-group", required_argument, NULL, ARG_ADMIN_GROUP },
+                { "xen", required_argument, NULL, ARG_XEN },
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -64,6 +67,12 @@ static int parse_argv(int argc, char *argv[])
                         return 0;
                 case ARG_ADMIN_GROUP:
                         r = set_string(&arg_admin_group, optarg);
+                        break;
+                case ARG_XEN:
+                        r = xen_mode_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(r, "--xen: '%s' is not auto, on or off.", optarg);
+                        arg_xen = r;
                         break;
                 case ARG_RUNTIME_DIR:
                         if (isempty(optarg))
@@ -158,6 +167,7 @@ static int run(int argc, char *argv[])
                 return r;
         m.runtime_dir = arg_runtime_dir;
         m.admin_group = isempty(arg_admin_group) ? NULL : arg_admin_group;
+        m.xen_mode = arg_xen;
         r = make_dirs(&m);
         if (r >= 0)
                 r = setup_event(&m);
@@ -183,6 +193,7 @@ static int run(int argc, char *argv[])
 finish:
         m.stopping = true;
         shutdown_channels(&m);
+        xen_stop(&m); /* after the channels: each Xen device is told Closed */
         manager_free_links(&m);
         sd_bus_flush_close_unref(m.bus);
         sd_event_unref(m.event);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The registered VMs mirrored from configd, each with its socket $VGPU_RUNTIME_DIR/vm/N.sock, and the first
  * step of a guest's connection: accept, then wait (without blocking the loop) for its hello. */
+#include <ctype.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -220,6 +221,9 @@ int vm_apply_settings(Manager *m, const VmSettings *s)
                        "VM %u: priority %s → %s, from its next command.", vm->vm_id,
                        priority_to_string(vm->priority), priority_to_string(s->priority));
         vm->priority = s->priority;
+        snprintf(vm->uuid, sizeof(vm->uuid), "%s", strempty(s->uuid));
+        for (char *p = vm->uuid; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
         vm->memory_quota = s->memory_quota;
         vm->iommu_policy = s->iommu_policy;
         vm->seen = true;
@@ -229,4 +233,14 @@ int vm_apply_settings(Manager *m, const VmSettings *s)
                 log_vm(LOG_INFO, vm->vm_id, vm->pool, priority_to_string(vm->priority),
                        "VM %u registered in pool %s.", vm->vm_id, vm->pool);
         return vm_listen(vm);
+}
+
+Vm *vm_table_find_uuid(const VmTable *t, const char *uuid)
+{
+        if (isempty(uuid))
+                return NULL;
+        for (size_t i = 0; i < t->n; i++)
+                if (streq(t->vms[i]->uuid, uuid))
+                        return t->vms[i];
+        return NULL;
 }

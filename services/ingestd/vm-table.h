@@ -16,6 +16,7 @@ typedef struct Channel Channel;
 typedef struct Vm {
         struct Manager *manager;
         uint32_t vm_id;
+        char uuid[37]; /* lowercase, "" when configd has none: how a Xen domain's device names its VM */
         char pool[POOL_ID_MAX + 1];
         Priority priority;
         uint64_t memory_quota;
@@ -49,6 +50,7 @@ void vm_unlisten(Vm *vm);
 /* What a configd record says; applied by vm_apply_record(). */
 typedef struct VmSettings {
         uint32_t vm_id;
+        const char *uuid; /* NULL or "": none */
         const char *pool;
         Priority priority;
         uint64_t memory_quota;
@@ -58,3 +60,5 @@ typedef struct VmSettings {
 /* Creates or updates the VM from configd's record; a pool change of a connected VM detaches it from the
  * old pool's scheduler (channel_pool_changed()). */
 int vm_apply_settings(struct Manager *m, const VmSettings *s);
+/* The VM whose configd record carries this (lowercase) uuid; NULL when none does. */
+Vm *vm_table_find_uuid(const VmTable *t, const char *uuid);

@@ -140,36 +140,7 @@ vm_boot "$limit" "$work/console.log" \
         -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init intel_iommu=on iommu.strict=1" || rc=$?
 boot_s=$(vm_secs_since "$t_boot")
 
-n=0
 failed=0
-while IFS= read -r line; do
-        case $line in
-        "VMTAP: ok - "*)
-                n=$((n + 1))
-                echo "ok $n - ${line#VMTAP: ok - }"
-                ;;
-        "VMTAP: not ok - "*)
-                n=$((n + 1))
-                failed=$((failed + 1))
-                echo "not ok $n - ${line#VMTAP: not ok - }"
-                ;;
-        "VMTAP: #"*) echo "${line#VMTAP: }" ;;
-        esac
-done < <(tr -d '\r' <"$work/console.log")
-
-n=$((n + 1))
-if [ "$rc" -eq 0 ] && tr -d '\r' <"$work/console.log" | grep -qx VMTAP-END; then
-        echo "ok $n - the VM ran every check and powered off (${boot_s} s)"
-else
-        failed=$((failed + 1))
-        if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-                echo "not ok $n - the VM did not finish within ${limit} s: QEMU was killed (VGPU_SYSTEM_TIMEOUT)"
-        else
-                echo "not ok $n - the VM did not finish its checks (QEMU status $rc)"
-        fi
-        echo "# last lines of the VM's console:"
-        tr -d '\r' <"$work/console.log" | tail -n 40 | sed 's/^/#   /'
-fi
-echo "1..$n"
+vm_tap_report "$work/console.log" "$rc" "$limit" || failed=1
 echo "# boot to power-off ${boot_s} s; whole test $(vm_secs_since "$t_start") s"
 [ "$failed" -eq 0 ]

@@ -31,18 +31,7 @@ vm_tmpdir tmp
 root="$tmp/root"
 vm_initramfs_base "$root"
 cp "$here/record-iommu-tree.sh" "$root/record-iommu-tree.sh"
-x="$VM_XEN_DIR/root"
-export LD_LIBRARY_PATH="$x/usr/lib/x86_64-linux-gnu:$x/lib/x86_64-linux-gnu"
-for b in xl xenstored xen-init-dom0; do
-        vm_add_binary "$root" "$x/usr/lib/xen-4.17/bin/$b" "/usr/sbin/$b" /usr/lib/x86_64-linux-gnu
-done
-vm_add_binary "$root" "$x/usr/bin/xenstore" /usr/bin/xenstore /usr/lib/x86_64-linux-gnu
-unset LD_LIBRARY_PATH
-# libgcc_s is loaded at run time by pthread_cancel (not listed by ldd).
-cp -L "$(gcc -print-file-name=libgcc_s.so.1 2>/dev/null || echo /lib/x86_64-linux-gnu/libgcc_s.so.1)" \
-        "$root/usr/lib/x86_64-linux-gnu/" 2>/dev/null || cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$root/usr/lib/x86_64-linux-gnu/"
-mkdir -p "$root/etc/xen" "$root/var/lib/xen" "$root/var/lib/xenstored" "$root/var/run/xen" "$root/var/log/xen"
-: >"$root/etc/xen/xl.conf"
+vm_xen_dom0 "$root"
 cat >"$root/init" <<'EOF'
 #!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
