@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* D-Bus helpers shared by the vgpu services and clients: the names fixed in DESIGN.md, the error names,
+/* D-Bus helpers shared by the vgpu services and clients: the names fixed in docs/architecture.md, the error names,
  * a{sv} records, and the caller authorization rule. */
 #pragma once
 

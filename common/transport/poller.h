@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Bounded spin-then-block over many rings, served by one thread (DESIGN.md, "Scheduling": few pollers).
+/* Bounded spin-then-block over many rings, served by one thread: few pollers (docs/architecture.md, "The
+ * command path, layer by layer").
  * A round spins on every consumer's cheap has_work() for at most the spin budget, then arms each one
  * (prepare_wait: set the event index, full fence, look again) and sleeps in epoll_wait on their endpoints'
  * wait fds, acking those that fired. The budget is fixed at start-up: 0 (pure blocking) where spinners would
- * starve each other (fewer than 4 online CPUs, TESTBED.md), 50 µs otherwise, VGPU_SPIN_USEC overriding. */
+ * starve each other (fewer than 4 online CPUs, measured), 50 µs otherwise, VGPU_SPIN_USEC overriding. */
 #pragma once
 
 #include <stdbool.h>

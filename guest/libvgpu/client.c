@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Connecting: which VM, which transport, which socket (DESIGN.md, "Names every issue relies on"), the
+/* Connecting: which VM, which transport, which socket (docs/architecture.md), the
  * channel's geometry, and the HELLO that negotiates the protocol version. */
 #include <errno.h>
 #include <limits.h>
@@ -237,7 +237,7 @@ static int open_channel(VgpuClient *c, const VgpuConnectOptions *o)
         return attach(c, o);
 }
 
-/* Which transport, and for the local one which socket (DESIGN.md, "Names every issue relies on"): local
+/* Which transport, and for the local one which socket (docs/architecture.md): local
  * when the VM's socket exists, else Xen inside a Xen domU; a Xen channel needs no VM id (the host knows
  * the domain). */
 static int resolve_channel(VgpuClient *c, const VgpuConnectOptions *o)

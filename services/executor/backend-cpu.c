@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The CPU backend: "device memory" is host memory of this process, kernels are the vgpu.builtin C
  * reference. It runs everywhere, so any workload built on the built-ins runs — and is checked — on a
- * machine with no GPU (DESIGN.md, "The wire protocol"). */
+ * machine with no GPU (docs/architecture.md, "The command path, layer by layer"). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Choosing the backend: the CUDA plugin is a dlopen()ed file so that the executor (and every service
  * that starts it) runs on hosts without an NVIDIA driver; there it falls back to the CPU backend and says
- * so in exactly one line (DESIGN.md, "Names": GPU backend). */
+ * so in exactly one line (docs/architecture.md, "Names that every part relies on": GPU backend). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>

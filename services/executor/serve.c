@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Serving the host link. The scheduler is trusted, yet every index it publishes still goes through the
  * ring checks (ring.h): a violation ends this executor with an error rather than letting it read or write
- * outside its rings. The wait is spin-then-block (DESIGN.md, "Scheduling"): a bounded spin on the request
- * index, then the ring's final check, then poll() on the kick eventfd, the control socket and signals. */
+ * outside its rings. The wait is spin-then-block (docs/architecture.md, "The command path, layer by
+ * layer"): a bounded spin on the request index, then the ring's final check, then poll() on the kick
+ * eventfd, the control socket and signals. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>

@@ -3,7 +3,7 @@
  * resource), whether they are MPS clients (a shared pool whose MPS control daemon answers) or time-sliced
  * processes, the SMs each priority's launches may use, and the rule that keeps SMs free for high-priority
  * work: under MPS, SM limits overlap and what a high-priority kernel waits for follows their *sum*
- * (TESTBED.md), so in-flight lower-priority launches together may hold at most the pool's SMs minus the
+ * (measured), so in-flight lower-priority launches together may hold at most the pool's SMs minus the
  * headroom, and all of the pool's launches together at most the pool's SMs when it has a share of a GPU. */
 #include <errno.h>
 #include <inttypes.h>

