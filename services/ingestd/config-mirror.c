@@ -32,6 +32,7 @@ static int settings_from_dict(const BusDict *d, VmSettings *ret)
 static void mirror_ready(Manager *m)
 {
         m->synced = true;
+        stub_mirror_synced(m);
         if (m->ready)
                 return;
         m->ready = true;

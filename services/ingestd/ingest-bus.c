@@ -14,6 +14,10 @@ static const char *vm_state(const Vm *vm)
 static int append_channel(sd_bus_message *reply, const Vm *vm)
 {
         const Channel *c = vm->channel;
+        /* Credentials exist for a local peer only; a Xen peer is its domain. */
+        const VgpuPeer *peer = c && c->endpoint->kind == VGPU_TRANSPORT_LOCAL ? &c->endpoint->peer : NULL;
+        const char *transport = c ? vgpu_transport_kind_to_string(c->endpoint->kind) : "";
+        bool announced = vm->stub_state == STUB_STATE_ANNOUNCED;
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
@@ -24,8 +28,8 @@ static int append_channel(sd_bus_message *reply, const Vm *vm)
             (r = bus_dict_append_string(reply, "priority", priority_to_string(vm->priority))) < 0 ||
             (r = bus_dict_append_string(reply, "state", vm_state(vm))) < 0 ||
             (r = bus_dict_append_string(reply, "attachment", c ? channel_attach_to_string(c->attach) : "")) < 0 ||
-            (r = bus_dict_append_u32(reply, "peer_pid", c ? (uint32_t)c->endpoint->peer.pid : 0)) < 0 ||
-            (r = bus_dict_append_u32(reply, "peer_uid", c ? (uint32_t)c->endpoint->peer.uid : 0)) < 0 ||
+            (r = bus_dict_append_u32(reply, "peer_pid", peer ? (uint32_t)peer->pid : 0)) < 0 ||
+            (r = bus_dict_append_u32(reply, "peer_uid", peer ? (uint32_t)peer->uid : 0)) < 0 ||
             (r = bus_dict_append_bool(reply, "negotiated", c && c->negotiated)) < 0 ||
             (r = bus_dict_append_u64(reply, "requests", c ? c->requests : 0)) < 0 ||
             (r = bus_dict_append_u64(reply, "completions", c ? c->completions : 0)) < 0 ||
@@ -33,8 +37,12 @@ static int append_channel(sd_bus_message *reply, const Vm *vm)
             (r = bus_dict_append_u32(reply, "in_flight", c ? c->in_flight : 0)) < 0 ||
             (r = bus_dict_append_u64(reply, "generation", c ? c->generation : 0)) < 0 ||
             (r = bus_dict_append_u64(reply, "connected_usec", c ? c->connected_usec : 0)) < 0 ||
-            (r = bus_dict_append_string(reply, "transport", c ? vgpu_transport_kind_to_string(c->endpoint->kind) : "")) < 0 ||
-            (r = bus_dict_append_u32(reply, "domid", c ? c->endpoint->peer.domid : 0)) < 0)
+            (r = bus_dict_append_string(reply, "transport", transport)) < 0 ||
+            (r = bus_dict_append_u32(reply, "domid", c ? c->endpoint->peer.domid : 0)) < 0 ||
+            (r = bus_dict_append_string(reply, "stub", stub_state_to_string(vm))) < 0 ||
+            (r = bus_dict_append_string(reply, "stub_pool", announced ? vm->stub.pool : "")) < 0 ||
+            (r = bus_dict_append_string(reply, "stub_priority",
+                                        announced ? strempty(priority_to_string(vm->stub.priority)) : "")) < 0)
                 return r;
         return sd_bus_message_close_container(reply);
 }

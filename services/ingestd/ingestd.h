@@ -12,6 +12,7 @@
 
 typedef struct PoolLink PoolLink;
 typedef struct VgpuXenBus VgpuXenBus;
+typedef struct StubListener StubListener;
 
 /* --xen: serve Xen channels when in dom0 with xenstore (auto), always (on: failing to is an error), never. */
 typedef enum XenMode {
@@ -37,6 +38,7 @@ typedef struct Manager {
         XenMode xen_mode;
         VgpuXenBus *xen;          /* the xenbus watch over backend/vgpu; NULL when Xen channels are off */
         sd_event_source *xen_source;
+        StubListener *stub;       /* $runtime_dir/stub.sock: the vgpu-stub announcements */
         bool synced;              /* the mirror has read configd's state at least once */
         bool ready;               /* READY=1 sent */
         bool stopping;
@@ -55,6 +57,16 @@ int xen_start(Manager *m, XenMode mode);
 void xen_stop(Manager *m);
 const char *xen_mode_to_string(XenMode mode);
 int xen_mode_from_string(const char *s);
+
+/* stub-socket.c: QEMU's vgpu-stub announcements, checked against the mirror; the store always wins. */
+int stub_listener_start(Manager *m);
+void stub_listener_stop(Manager *m);
+/* The mirror read configd: announcements that arrived before are checked now. */
+void stub_mirror_synced(Manager *m);
+/* A VM was registered: the newest announcement naming it (from a QEMU still connected) is checked now. */
+void stub_vm_registered(Manager *m, Vm *vm);
+/* ListChannels' "stub": "" (nothing heard), "matches", "mismatch" (against the store now), "refused". */
+const char *stub_state_to_string(const Vm *vm);
 
 /* ingest-bus.c */
 extern const sd_bus_vtable ingest_vtable[];

@@ -26,7 +26,7 @@ static void help(void)
                "identity and priority and hands it to its pool's scheduler. Served as org.vgpu.Ingest1.\n"
                "\n"
                "Options:\n"
-               "  --runtime-dir=DIR    where vm/ and sched/ live (default: $VGPU_RUNTIME_DIR, else\n"
+               "  --runtime-dir=DIR    where vm/, sched/ and stub.sock live (default: $VGPU_RUNTIME_DIR, else\n"
                "                       $RUNTIME_DIRECTORY, else " VGPU_RUNTIME_DIR_DEFAULT ")\n"
                "  --admin-group=GROUP  members may disconnect guests, besides root\n"
                "                       (default: " VGPU_ADMIN_GROUP_DEFAULT "; empty: root only)\n"
@@ -173,6 +173,8 @@ static int run(int argc, char *argv[])
                 r = setup_event(&m);
         if (r >= 0)
                 r = connect_bus(&m);
+        if (r >= 0)
+                r = stub_listener_start(&m);
         if (r < 0)
                 goto finish;
         log_info("Started; VM sockets in %s, schedulers expected in %s; disconnecting allowed for root%s%s.",
@@ -194,6 +196,7 @@ finish:
         m.stopping = true;
         shutdown_channels(&m);
         xen_stop(&m); /* after the channels: each Xen device is told Closed */
+        stub_listener_stop(&m);
         manager_free_links(&m);
         sd_bus_flush_close_unref(m.bus);
         sd_event_unref(m.event);

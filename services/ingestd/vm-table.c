@@ -229,9 +229,11 @@ int vm_apply_settings(Manager *m, const VmSettings *s)
         vm->seen = true;
         if (!created && !streq(old_pool, vm->pool) && vm->channel)
                 channel_pool_changed(vm->channel, old_pool);
-        if (created)
+        if (created) {
                 log_vm(LOG_INFO, vm->vm_id, vm->pool, priority_to_string(vm->priority),
                        "VM %u registered in pool %s.", vm->vm_id, vm->pool);
+                stub_vm_registered(m, vm);
+        }
         return vm_listen(vm);
 }
 

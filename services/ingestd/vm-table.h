@@ -9,9 +9,17 @@
 #include <systemd/sd-event.h>
 
 #include "names.h"
+#include "stub-announcement.h"
 
 struct Manager;
 typedef struct Channel Channel;
+
+/* What the VM's vgpu-stub last announced (stub-socket.c). */
+typedef enum StubState {
+        STUB_STATE_NONE,      /* nothing heard since the VM was registered */
+        STUB_STATE_ANNOUNCED, /* a line that parsed: Vm.stub holds it */
+        STUB_STATE_REFUSED,   /* a line naming this VM that did not parse */
+} StubState;
 
 typedef struct Vm {
         struct Manager *manager;
@@ -26,6 +34,8 @@ typedef struct Vm {
         int pending_fd; /* an accepted connection whose hello has not arrived yet; -1 when none */
         sd_event_source *pending_source, *pending_timer;
         Channel *channel; /* the connected guest, or NULL */
+        StubState stub_state;
+        StubAnnouncement stub;
         bool seen;        /* mark for a resync: set for every VM configd still lists */
 } Vm;
 

@@ -103,7 +103,8 @@ test_channels_show_a_connected_guest() {
         json_check "--json channels --vm-id=1: one record with the service's keys" "$LAST_OUT" \
                 'length == 1 and (.[0] | keys) - ["vm_id", "pool", "priority", "state", "attachment", "peer_pid",
                  "peer_uid", "negotiated", "requests", "completions", "errors", "in_flight", "generation",
-                 "connected_usec", "transport", "domid"] == [] and (.[0] | length) >= 16'
+                 "connected_usec", "transport", "domid", "stub", "stub_pool", "stub_priority"] == []
+                 and (.[0] | length) >= 19'
         json_check "--json channels --vm-id=1: VM 1 connected, its requests counted" "$LAST_OUT" \
                 ".[0].vm_id == 1 and .[0].state == \"connected\" and .[0].peer_pid == $load_pid and .[0].requests > 0
                  and .[0].negotiated == true"
