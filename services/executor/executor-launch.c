@@ -77,6 +77,13 @@ VgpuStatus executor_module_load(Executor *e, const VgpuRequest *q, uint64_t *ret
         memcpy(image, shared, length);
         if (q->u.module_load.format == VGPU_MODULE_PTX && executor_image_is_builtin(image, length))
                 return builtin_module_handle(e, ret);
+        /* A shared pool's executors are MPS clients of one server: a guest kernel's fault there ends every
+         * client's contexts, its neighbours' in-flight work included (measured), so only the built-ins run
+         * in one, whatever the backend. */
+        if (e->builtin_only) {
+                module_log_return(e, q, EXECUTOR_SHARED_POOL_REFUSAL);
+                return executor_refuse(e, q->opcode, VGPU_STATUS_NOT_SUPPORTED, EXECUTOR_SHARED_POOL_REFUSAL);
+        }
 
         s = e->ops->module_load(e->backend, q->u.module_load.format, image, length, &m->object, &reason);
         if (s != VGPU_STATUS_OK) {

@@ -28,6 +28,7 @@ typedef struct Executor {
         uint64_t requests, errors, queue_wait_ns, exec_ns; /* for STATS */
         uint8_t priority;                                /* as the scheduler last stamped it */
         bool backend_failed;                             /* the backend's context is gone: end after this command */
+        bool builtin_only;                               /* a shared pool: guests' own modules are refused */
         unsigned refusals_logged;
 } Executor;
 
@@ -40,6 +41,12 @@ void executor_done(Executor *e);
 /* Executes one request from the link and fills its completion (tag, generation, vm_id echoed; exec_ns
  * measured). Never fails: every problem is a status in the completion. */
 void executor_execute(Executor *e, const VgpuHostRequest *hr, VgpuHostCompletion *ret);
+
+/* The reason a MODULE_LOAD of a guest's own module gets in a shared pool (docs/gpu.md, "Faults under MPS"):
+ * written back over the image like any refusal's reason, so the guest reads it in vgpu_last_error(). */
+#define EXECUTOR_SHARED_POOL_REFUSAL                                                                       \
+        "the pool is shared (MPS): one VM's faulting kernel would abort its neighbours' work, so only "    \
+        "vgpu.builtin runs here; use an isolated pool for your own modules"
 
 /* Which built-in the PTX text names, if it is the reserved module name (docs/executor.md). */
 bool executor_image_is_builtin(const uint8_t *image, uint64_t length);

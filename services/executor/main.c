@@ -25,18 +25,23 @@ static BackendChoice arg_backend = BACKEND_AUTO;
 static PoolMode arg_pool_mode = POOL_MODE_ISOLATED; /* the pool's mode when the scheduler started us */
 static char *arg_device;             /* the pool's GPU: PCI bus id or GPU-uuid; NULL: the first device */
 static uint32_t arg_sm_limit[3];     /* per priority (high, medium, low); 0: no limit */
+static bool arg_allow_guest_modules; /* in a shared pool too (the administrator's override) */
 
 static void help(void)
 {
         printf("vgpu-executor --vm-id=N --pool=P --memory-quota=BYTES --control-fd=FD [--backend=auto|cpu|cuda]\n"
-               "              [--pool-mode=MODE] [--device=GPU] [--sm-limits=HIGH,MEDIUM,LOW]\n\n"
+               "              [--pool-mode=MODE] [--allow-guest-modules] [--device=GPU]\n"
+               "              [--sm-limits=HIGH,MEDIUM,LOW]\n\n"
                "Executes one VM's GPU commands. Started by the pool's scheduler (vgpu-schedd), which passes\n"
                "the control socket FD; not meant to be run by hand.\n\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
                "     --vm-id=N           The VM this executor serves\n"
                "     --pool=P            Its pool (for the log)\n"
-               "     --pool-mode=MODE    The pool's mode: isolated (default) or shared\n"
+               "     --pool-mode=MODE    The pool's mode: isolated (default) or shared; a shared pool's\n"
+               "                         executor runs vgpu.builtin only and refuses guests' own modules\n"
+               "     --allow-guest-modules\n"
+               "                         Load guests' own modules in a shared pool too\n"
                "     --memory-quota=SIZE Device memory the VM may allocate (\"512M\", \"8G\"; 0: none)\n"
                "     --control-fd=FD     The inherited AF_UNIX SOCK_SEQPACKET socket from the scheduler\n"
                "     --backend=B         auto (CUDA plugin if it loads, else CPU), cpu, or cuda\n"
@@ -66,6 +71,7 @@ enum {
         ARG_POOL_MODE,
         ARG_DEVICE,
         ARG_SM_LIMITS,
+        ARG_ALLOW_GUEST_MODULES,
 };
 
 /* "H,M,L": three SM counts, each 0 (no limit) to 65535. */
@@ -127,6 +133,9 @@ static int parse_one(int c, const char *value)
                 free(arg_device);
                 arg_device = strdup(value);
                 return arg_device ? 0 : log_oom();
+        case ARG_ALLOW_GUEST_MODULES:
+                arg_allow_guest_modules = true;
+                return 0;
         case ARG_SM_LIMITS:
                 if (parse_sm_limits(value, arg_sm_limit) < 0)
                         return log_error_errno(-EINVAL, "Invalid --sm-limits '%s': three SM counts, HIGH,MEDIUM,LOW.",
@@ -150,6 +159,7 @@ static int parse_argv(int argc, char *argv[])
                 {"pool-mode", required_argument, NULL, ARG_POOL_MODE},
                 {"device", required_argument, NULL, ARG_DEVICE},
                 {"sm-limits", required_argument, NULL, ARG_SM_LIMITS},
+                {"allow-guest-modules", no_argument, NULL, ARG_ALLOW_GUEST_MODULES},
                 {},
         };
         int c, r;
@@ -223,6 +233,10 @@ int main(int argc, char *argv[])
                 log_error_errno(r, "Failed to set up signal handling: %m");
                 return EXIT_FAILURE;
         }
+        if (arg_pool_mode == POOL_MODE_SHARED && arg_allow_guest_modules)
+                log_vm(LOG_NOTICE, arg_vm_id, arg_pool, NULL, "Pool %s is shared, yet guests' own modules are "
+                       "allowed (--allow-guest-modules): one VM's faulting kernel can abort its neighbours' work.",
+                       arg_pool);
         r = serve(&(ServeConfig){.vm_id = arg_vm_id,
                                  .pool = arg_pool,
                                  .memory_quota = arg_memory_quota,
@@ -230,7 +244,8 @@ int main(int argc, char *argv[])
                                  .signal_fd = r,
                                  .backend = arg_backend,
                                  .device = arg_device,
-                                 .sm_limit = {arg_sm_limit[0], arg_sm_limit[1], arg_sm_limit[2]}});
+                                 .sm_limit = {arg_sm_limit[0], arg_sm_limit[1], arg_sm_limit[2]},
+                                 .builtin_only = arg_pool_mode == POOL_MODE_SHARED && !arg_allow_guest_modules});
         free(arg_device);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

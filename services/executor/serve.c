@@ -319,6 +319,7 @@ static int server_start(Server *s)
                           s->backend, (uint8_t *)s->region.addr + s->geometry.data_offset, s->geometry.data_size);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the executor: %m");
+        s->executor.builtin_only = s->config->builtin_only;
         s->executor_ready = true;
         if (vgpu_poller_spin_usec_from_environment(&s->spin_usec) < 0)
                 s->spin_usec = 0;
@@ -341,9 +342,10 @@ int serve(const ServeConfig *config)
         if (r < 0)
                 log_server(&s, LOG_INFO, "The scheduler left before the executor was ready.");
         else {
-                log_server(&s, LOG_INFO, "Serving VM %u (backend %s, quota %" PRIu64 " bytes, data area %" PRIu64 " bytes, %s).",
+                log_server(&s, LOG_INFO, "Serving VM %u (backend %s, quota %" PRIu64 " bytes, data area %" PRIu64 " bytes, %s, %s).",
                            config->vm_id, s.ops->name, config->memory_quota, s.geometry.data_size,
-                           s.spin_usec ? "spin-then-block" : "block");
+                           s.spin_usec ? "spin-then-block" : "block",
+                           config->builtin_only ? "vgpu.builtin only: the pool is shared" : "guest modules allowed");
                 r = serve_loop(&s);
                 if (r < 0 && r != -ENOTRECOVERABLE)
                         log_server(&s, LOG_ERR, "The host link broke (%s), exiting.",

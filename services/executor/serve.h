@@ -3,6 +3,7 @@
  * mapping the link and the VM's region, choosing the backend, then serving the link until told to stop. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -18,6 +19,7 @@ typedef struct ServeConfig {
         BackendChoice backend;
         const char *device;   /* the pool's GPU (BackendConfig.device); NULL: the first */
         uint32_t sm_limit[3]; /* per priority; 0: none (BackendConfig.sm_limit) */
+        bool builtin_only;    /* refuse guests' own modules (a shared pool, unless allowed) */
 } ServeConfig;
 
 /* 0 after an orderly stop (SIGTERM, the scheduler hung up); a negative errno when start-up failed or the

@@ -80,7 +80,7 @@ static void child_environment(const ExecutorConfig *c)
 static _noreturn_ void exec_child(const ExecutorConfig *c, int sock)
 {
         char a_vm[64], a_pool[64], a_mode[64], a_quota[64], a_device[GPU_RESOURCE_MAX + 16], a_sm[64];
-        const char *argv[10];
+        const char *argv[12];
         sigset_t none;
         int n = 0;
 
@@ -98,6 +98,8 @@ static _noreturn_ void exec_child(const ExecutorConfig *c, int sock)
         argv[n++] = a_mode;
         argv[n++] = a_quota;
         argv[n++] = "--control-fd=3";
+        if (c->pool_mode == POOL_MODE_SHARED && c->allow_guest_modules)
+                argv[n++] = "--allow-guest-modules";
         if (c->device) {
                 snprintf(a_device, sizeof(a_device), "--device=%s", c->device);
                 argv[n++] = a_device;

@@ -38,6 +38,7 @@ typedef struct ExecutorConfig {
         const char *mig;          /* "MIG-…": CUDA_VISIBLE_DEVICES; NULL none */
         const char *mps_pipe_dir; /* CUDA_MPS_PIPE_DIRECTORY: an MPS client; NULL: never one */
         unsigned sm_limit[3];     /* --sm-limits (MPS only); 0: none */
+        bool allow_guest_modules; /* --allow-guest-modules (a shared pool only): guests' own modules load */
 } ExecutorConfig;
 
 /* Starts the executor for the VM and completes the handshake (waits up to EXECUTOR_READY_TIMEOUT_MS). On

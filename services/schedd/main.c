@@ -23,6 +23,7 @@ static int64_t arg_spin_usec = -1; /* -1: the poller's start-up policy */
 static unsigned arg_restart_limit = SCHED_RESTART_LIMIT_DEFAULT;
 static uint64_t arg_restart_window_sec = SCHED_RESTART_WINDOW_SEC_DEFAULT;
 static char *arg_mps_pipe_dir;
+static bool arg_allow_guest_modules;
 static unsigned arg_gpu_sms = SCHED_GPU_SMS_DEFAULT;
 static unsigned arg_sm_headroom = SCHED_SM_HEADROOM_DEFAULT;
 static unsigned arg_sm_limit[_PRIORITY_MAX] = {0, SCHED_SM_LIMIT_MEDIUM_DEFAULT, SCHED_SM_LIMIT_LOW_DEFAULT};
@@ -56,6 +57,9 @@ static void help(void)
                "                         pool's share)\n"
                "  --sm-limit-medium=N    likewise for medium (default %u)\n"
                "  --sm-limit-low=N       likewise for low (default %u)\n"
+               "  --allow-guest-modules-in-shared\n"
+               "                         let VMs load their own modules while the pool is shared (MPS);\n"
+               "                         by default only vgpu.builtin runs there\n"
                "  -h --help              show this help\n"
                "  --version              show the version\n"
                "\n"
@@ -135,6 +139,9 @@ static int parse_option(int c, const char *value)
                         return log_error_errno(-EINVAL, "--sm-headroom must be 0-%u.", SCHED_GPU_SMS_MAX);
                 arg_sm_headroom = (unsigned)v;
                 return 0;
+        case 'A':
+                arg_allow_guest_modules = true;
+                return 0;
         case '0':
         case '1':
         case '2':
@@ -165,6 +172,7 @@ static int parse_argv(int argc, char *argv[])
                 { "sm-limit-high", required_argument, NULL, '0' },
                 { "sm-limit-medium", required_argument, NULL, '1' },
                 { "sm-limit-low", required_argument, NULL, '2' },
+                { "allow-guest-modules-in-shared", no_argument, NULL, 'A' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
@@ -327,6 +335,7 @@ static int run(int argc, char *argv[])
         s.pool = arg_pool;
         s.mode = POOL_MODE_ISOLATED; /* until the config store says otherwise */
         s.executor_path = arg_executor;
+        s.allow_guest_modules = arg_allow_guest_modules;
         s.restart_limit = arg_restart_limit;
         s.restart_window_ns = arg_restart_window_sec * UINT64_C(1000000000);
         s.mps_pipe_dir_arg = arg_mps_pipe_dir;
@@ -345,10 +354,11 @@ static int run(int argc, char *argv[])
         r = setup(&s);
         if (r >= 0) {
                 log_info("Serving pool %s on %s and %s%s: max %u in flight, starvation guard %s, wait %s, "
-                         "executor %s, at most %u executor restarts per VM in %" PRIu64 " s.", s.pool,
-                         s.socket_path, SCHED_SERVICE_PREFIX, s.pool, arg_max_in_flight,
-                         arg_starvation_ms ? "on" : "off", s.wait_policy, s.executor_path, s.restart_limit,
-                         arg_restart_window_sec);
+                         "executor %s, at most %u executor restarts per VM in %" PRIu64 " s, guests' own "
+                         "modules while shared: %s.", s.pool, s.socket_path, SCHED_SERVICE_PREFIX, s.pool,
+                         arg_max_in_flight, arg_starvation_ms ? "on" : "off", s.wait_policy, s.executor_path,
+                         s.restart_limit, arg_restart_window_sec,
+                         s.allow_guest_modules ? "allowed (--allow-guest-modules-in-shared)" : "refused");
                 (void)sd_notifyf(false, "READY=1\nSTATUS=Serving pool %s", s.pool);
                 r = loop(&s);
                 (void)sd_notify(false, "STOPPING=1");

@@ -92,6 +92,7 @@ struct Sched {
         PoolMode mode;                           /* from the config store; isolated until it says otherwise */
         char gpu_resource[GPU_RESOURCE_MAX + 1]; /* likewise; "" when unknown or unassigned */
         const char *executor_path;
+        bool allow_guest_modules;                /* --allow-guest-modules-in-shared */
         unsigned restart_limit;
         uint64_t restart_window_ns;
         uint64_t spin_usec;

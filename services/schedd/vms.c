@@ -93,7 +93,7 @@ static int vm_start_executor(Vm *vm)
 {
         Sched *s = vm->sched;
         ExecutorConfig c = {.path = s->executor_path, .pool = s->pool, .pool_mode = s->mode, .vm_id = vm->vm_id,
-                            .memory_quota = vm->memory_quota};
+                            .memory_quota = vm->memory_quota, .allow_guest_modules = s->allow_guest_modules};
         int r;
 
         gpu_exec_executor_config(s, &c);

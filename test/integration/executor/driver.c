@@ -55,9 +55,11 @@ static void link_create(Driver *d)
         ck_assert_int_eq(vgpu_link_attach_scheduler(d->link, &g, &d->req, &d->cpl), 0);
 }
 
-static pid_t spawn(int sock, uint32_t vm_id, const char *quota, const char *backend)
+static pid_t spawn(int sock, uint32_t vm_id, const char *quota, const char *backend, const char *const *extra)
 {
         char a_vm[64], a_quota[64], a_backend[64];
+        const char *argv[6 + DRIVER_EXTRA_ARGS_MAX + 1];
+        size_t n = 0;
         pid_t pid = fork();
 
         ck_assert_int_ge(pid, 0);
@@ -69,12 +71,25 @@ static pid_t spawn(int sock, uint32_t vm_id, const char *quota, const char *back
         snprintf(a_vm, sizeof(a_vm), "--vm-id=%u", vm_id);
         snprintf(a_quota, sizeof(a_quota), "--memory-quota=%s", quota);
         snprintf(a_backend, sizeof(a_backend), "--backend=%s", backend);
-        execl(driver_executor_path(), "vgpu-executor", a_vm, "--pool=A", a_quota, "--control-fd=3", a_backend,
-              (char *)NULL);
+        argv[n++] = "vgpu-executor";
+        argv[n++] = a_vm;
+        argv[n++] = "--pool=A";
+        argv[n++] = a_quota;
+        argv[n++] = "--control-fd=3";
+        argv[n++] = a_backend;
+        for (size_t i = 0; extra && i < DRIVER_EXTRA_ARGS_MAX && extra[i]; i++)
+                argv[n++] = extra[i];
+        argv[n] = NULL;
+        execv(driver_executor_path(), (char *const *)argv);
         _exit(121);
 }
 
 int driver_start(Driver *d, uint32_t vm_id, const char *quota, const char *backend)
+{
+        return driver_start_with(d, vm_id, quota, backend, NULL);
+}
+
+int driver_start_with(Driver *d, uint32_t vm_id, const char *quota, const char *backend, const char *const *extra)
 {
         int sv[2], efd_kick, efd_notify, r;
         VgpuLinkStart start;
@@ -88,7 +103,7 @@ int driver_start(Driver *d, uint32_t vm_id, const char *quota, const char *backe
         efd_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         efd_notify = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         ck_assert(efd_kick >= 0 && efd_notify >= 0);
-        d->pid = spawn(sv[1], vm_id, quota, backend);
+        d->pid = spawn(sv[1], vm_id, quota, backend, extra);
         close(sv[1]);
         d->control = sv[0];
         d->kick = efd_kick;

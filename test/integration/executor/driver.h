@@ -38,6 +38,10 @@ typedef struct Driver {
 /* Starts an executor for vm_id. backend: "auto", "cpu", "cuda". Returns 0 when it reported ready, else the
  * (negative) error it reported or hit; on failure the process has been reaped. */
 int driver_start(Driver *d, uint32_t vm_id, const char *quota, const char *backend);
+/* The same with more of the executor's options ("--pool-mode=shared", …): a NULL-terminated list of at most
+ * DRIVER_EXTRA_ARGS_MAX, or NULL. */
+#define DRIVER_EXTRA_ARGS_MAX 4
+int driver_start_with(Driver *d, uint32_t vm_id, const char *quota, const char *backend, const char *const *extra);
 /* Closes our side (the executor then exits by itself) and reaps it: returns its exit status, or 128 + the
  * signal that ended it. */
 int driver_stop(Driver *d);

@@ -275,6 +275,92 @@ START_TEST(test_ptx_is_not_supported_on_the_cpu_backend_but_builtin_is)
 }
 END_TEST
 
+/* The policy sentence a shared pool's executor writes back over a guest's module (docs/gpu.md, "Faults under
+ * MPS"); a guest reads it in vgpu_last_error(). */
+#define SHARED_POOL_REFUSAL                                                                                \
+        "the pool is shared (MPS): one VM's faulting kernel would abort its neighbours' work, so only "    \
+        "vgpu.builtin runs here; use an isolated pool for your own modules"
+#define CPU_BACKEND_REFUSAL "the CPU backend cannot run PTX, cubin or fatbin modules"
+
+/* A guest's PTX of `length` bytes (room for any reason), NUL-terminated. */
+static void guest_ptx(char *ptx, size_t length)
+{
+        static const char head[] = ".version 8.0\n.target sm_90\n.address_size 64\n// ";
+
+        memset(ptx, 'x', length);
+        memcpy(ptx, head, strlen(head));
+        ptx[length - 2] = '\n';
+        ptx[length - 1] = 0;
+}
+
+/* MODULE_LOAD of a guest's module: refused NOT_SUPPORTED, and the reason the executor wrote back over the
+ * image (the data area's first bytes). */
+static const char *refused_module(Driver *d, VgpuModuleFormat format, const void *image, size_t length)
+{
+        VgpuStatus s;
+
+        ck_assert_uint_eq(driver_module_load(d, format, image, length, &s), 0);
+        ck_assert_int_eq(s, VGPU_STATUS_NOT_SUPPORTED);
+        ck_assert_msg(memchr(d->data, 0, length) != NULL, "the reason is not NUL-terminated inside the image");
+        return (const char *)d->data;
+}
+
+START_TEST(test_a_shared_pool_refuses_guest_modules_with_the_policy_reason)
+{
+        static const char *const shared[] = {"--pool-mode=shared", NULL};
+        static const char cubin[64] = "\x7f" "ELF\x02\x01\x01";
+        char ptx[1024];
+        VgpuStatus s;
+        Driver d;
+
+        setenv("VGPU_BACKEND_PATH", "/nonexistent/vgpu-backend-cuda.so", 1);
+        guest_ptx(ptx, sizeof(ptx));
+        ck_assert_int_eq(driver_start_with(&d, 14, "1M", "auto", shared), 0);
+        ck_assert_str_eq(refused_module(&d, VGPU_MODULE_PTX, ptx, sizeof(ptx)), SHARED_POOL_REFUSAL);
+        const char *cut = refused_module(&d, VGPU_MODULE_CUBIN, cubin, sizeof(cubin)); /* cut to the image */
+        ck_assert_uint_eq(strlen(cut), sizeof(cubin) - 1);
+        ck_assert_int_eq(strncmp(cut, SHARED_POOL_REFUSAL, sizeof(cubin) - 1), 0);
+        ck_assert_str_eq(refused_module(&d, VGPU_MODULE_FATBIN, ptx, sizeof(ptx)), SHARED_POOL_REFUSAL);
+        /* vgpu.builtin still loads and runs there. */
+        float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8}, c[4];
+        uint64_t ha = upload(&d, a, 4, 0), hb = upload(&d, b, 4, 64), hc = driver_alloc(&d, sizeof(c), NULL);
+        DriverParams p = {};
+        driver_param_buffer(&p, ha, 0);
+        driver_param_buffer(&p, hb, 0);
+        driver_param_buffer(&p, hc, 0);
+        driver_param_u32(&p, 1); /* rows */
+        driver_param_u32(&p, 4); /* cols */
+        driver_param_u32(&p, 0); /* b_mode: B as A */
+        ck_assert_int_eq(driver_launch(&d, builtin_function(&d, "add"), &p, 4096), VGPU_STATUS_OK);
+        download(&d, hc, c, 4, 0);
+        for (int i = 0; i < 4; i++)
+                ck_assert_float_eq(c[i], a[i] + b[i]);
+        ck_assert_uint_ne(driver_module_load(&d, VGPU_MODULE_PTX, BUILTIN_TEXT, sizeof(BUILTIN_TEXT), &s), 0);
+        ck_assert_int_eq(s, VGPU_STATUS_OK);
+        ck_assert_int_eq(driver_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_an_isolated_pool_or_the_override_leaves_guest_modules_to_the_backend)
+{
+        static const char *const isolated[] = {"--pool-mode=isolated", NULL};
+        static const char *const allowed[] = {"--pool-mode=shared", "--allow-guest-modules", NULL};
+        const char *const *cases[] = {NULL, isolated, allowed};
+        char ptx[1024];
+        Driver d;
+
+        setenv("VGPU_BACKEND_PATH", "/nonexistent/vgpu-backend-cuda.so", 1);
+        guest_ptx(ptx, sizeof(ptx));
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                ck_assert_int_eq(driver_start_with(&d, 15, "1M", "auto", cases[i]), 0);
+                /* The CPU backend's own refusal: the pool's policy let the module through to it. */
+                const char *reason = refused_module(&d, VGPU_MODULE_PTX, ptx, sizeof(ptx));
+                ck_assert_msg(strstr(reason, CPU_BACKEND_REFUSAL) == reason, "case %zu: reason '%s'", i, reason);
+                ck_assert_int_eq(driver_stop(&d), 0);
+        }
+}
+END_TEST
+
 START_TEST(test_backend_cuda_without_the_plugin_fails_hard)
 {
         Driver d;
@@ -378,6 +464,8 @@ static Suite *executor_suite(void)
         tcase_add_test(t, test_a_new_allocation_after_a_free_reads_all_zeros);
         tcase_add_test(t, test_ranges_past_an_allocation_or_the_data_area_are_out_of_bounds);
         tcase_add_test(t, test_ptx_is_not_supported_on_the_cpu_backend_but_builtin_is);
+        tcase_add_test(t, test_a_shared_pool_refuses_guest_modules_with_the_policy_reason);
+        tcase_add_test(t, test_an_isolated_pool_or_the_override_leaves_guest_modules_to_the_backend);
         tcase_add_test(t, test_backend_cuda_without_the_plugin_fails_hard);
         tcase_add_test(t, test_a_plugin_that_finds_no_driver_falls_back_to_cpu_or_fails_hard);
         tcase_add_test(t, test_kill_9_of_the_executor_is_a_hangup_for_the_scheduler);
