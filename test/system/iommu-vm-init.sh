@@ -18,35 +18,8 @@ HAVE_IOMMUD=0
 # shellcheck disable=SC1091
 . /etc/vgpu-test.env
 
-say() {
-        echo "VMTAP: $*"
-}
-ok() {
-        say "ok - $*"
-}
-failures=0
-not_ok() {
-        failures=$((failures + 1))
-        say "not ok - $*"
-}
-diag() {
-        printf '%s\n' "$@" | sed 's/^/VMTAP: # /'
-}
-# check NAME COMMAND...: one result from a command's success; its output becomes diagnostics on failure.
-check() {
-        name=$1
-        shift
-        if out=$("$@" 2>&1); then
-                ok "$name"
-        else
-                not_ok "$name"
-                diag "command: $*" "$out"
-        fi
-}
-# phase TEXT: a diagnostic line with the VM's uptime, to see where the time goes.
-phase() {
-        say "# [$(cut -d' ' -f1 /proc/uptime) s] $*"
-}
+# shellcheck source=vm-tap.sh
+. /lib/vm-tap.sh
 finish() {
         phase "done"
         echo "VMTAP-END"

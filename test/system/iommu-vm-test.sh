@@ -125,6 +125,7 @@ cat >"$root/etc/dbus-1/open.conf" <<'EOF'
 EOF
 echo "HAVE_IOMMUD=$have_iommud" >"$root/etc/vgpu-test.env"
 cp "$here/iommu-vm-init.sh" "$root/init"
+mkdir -p "$root/lib" && cp "$here/vm-tap.sh" "$root/lib/"
 chmod 0755 "$root/init"
 vm_pack "$root" "$work/initrd"
 vm_log "initramfs: $(du -h "$work/initrd" | cut -f1), built in $(vm_secs_since "$t_start") s since start"

@@ -17,43 +17,8 @@ mount -t devtmpfs devtmpfs /dev
 # shellcheck disable=SC1091
 . /etc/vgpu-test.env
 
-say() {
-        echo "VMTAP: $*"
-}
-ok() {
-        say "ok - $*"
-}
-failures=0
-not_ok() {
-        failures=$((failures + 1))
-        say "not ok - $*"
-}
-diag() {
-        printf '%s\n' "$@" | sed 's/^/VMTAP: # /'
-}
-# check NAME COMMAND...: one result from a command's success; its output becomes diagnostics on failure.
-check() {
-        name=$1
-        shift
-        if out=$("$@" 2>&1); then
-                ok "$name"
-        else
-                not_ok "$name"
-                diag "command: $*" "$out"
-        fi
-}
-# expect NAME ACTUAL EXPECTED: one result from comparing two strings.
-expect() {
-        if [ "$2" = "$3" ]; then
-                ok "$1"
-        else
-                not_ok "$1"
-                diag "expected: $3" "actual:   $2"
-        fi
-}
-phase() {
-        say "# [$(cut -d' ' -f1 /proc/uptime) s] $*"
-}
+# shellcheck source=vm-tap.sh
+. /lib/vm-tap.sh
 finish() {
         phase "done"
         echo "VMTAP-END"

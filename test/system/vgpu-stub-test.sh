@@ -176,6 +176,7 @@ EXPECT_POOL=A
 EXPECT_PRIORITY=high
 EOF
 cp "$here/vgpu-stub-init.sh" "$root/init"
+mkdir -p "$root/lib" && cp "$here/vm-tap.sh" "$root/lib/"
 chmod 0755 "$root/init"
 vm_pack "$root" "$work/initrd"
 

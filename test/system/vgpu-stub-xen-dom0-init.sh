@@ -14,31 +14,8 @@ export HOME=/root LC_ALL=C
 SERIAL=/var/log/guest-serial.log
 ANNOUNCE=/var/log/vgpu-stub.announce
 
-say() {
-        echo "VMTAP: $*"
-}
-ok() {
-        say "ok - $*"
-}
-not_ok() {
-        say "not ok - $*"
-}
-diag() {
-        printf '%s\n' "$@" | sed 's/^/VMTAP: # /'
-}
-check() {
-        name=$1
-        shift
-        if out=$("$@" 2>&1); then
-                ok "$name"
-        else
-                not_ok "$name"
-                diag "command: $*" "$out"
-        fi
-}
-phase() {
-        say "# [$(cut -d' ' -f1 /proc/uptime) s] $*"
-}
+# shellcheck source=vm-tap.sh
+. /lib/vm-tap.sh
 finish() {
         phase "done"
         echo "VMTAP-END"

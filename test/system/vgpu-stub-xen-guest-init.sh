@@ -16,18 +16,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
-say() {
-        echo "GUESTTAP: $*"
-}
-expect() {
-        if [ "$2" = "$3" ]; then
-                say "ok - $1"
-        else
-                say "not ok - $1"
-                say "# expected: $3"
-                say "# actual:   $2"
-        fi
-}
+TAP_PREFIX=GUESTTAP
+# shellcheck source=vm-tap.sh
+. /lib/vm-tap.sh
 
 say "# [$(cut -d' ' -f1 /proc/uptime) s] guest init"
 say "# hypervisor: $(cat /sys/hypervisor/type 2>/dev/null || echo unknown); PCI: $(for d in /sys/bus/pci/devices/*; do

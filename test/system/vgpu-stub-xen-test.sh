@@ -64,6 +64,7 @@ vm_initramfs_base "$g"
 vm_add_binary "$g" "$vgpu_info" /usr/bin/vgpu-info
 printf 'EXPECT_VM_ID=3\nEXPECT_POOL=A\nEXPECT_PRIORITY=high\n' >"$g/etc/vgpu-test.env"
 cp "$here/vgpu-stub-xen-guest-init.sh" "$g/init"
+mkdir -p "$g/lib" && cp "$here/vm-tap.sh" "$g/lib/"
 chmod 0755 "$g/init"
 
 # dom0: the toolstack, the device model with its libraries and firmware, hvmloader, the guest.
@@ -105,6 +106,7 @@ on_crash = "destroy"
 EOF
 printf 'GUEST_NAME=%s\nEXPECT_ANNOUNCE="%s"\n' "$guest_name" "$announce" >"$root/etc/vgpu-test.env"
 cp "$here/vgpu-stub-xen-dom0-init.sh" "$root/init"
+mkdir -p "$root/lib" && cp "$here/vm-tap.sh" "$root/lib/"
 chmod 0755 "$root/init"
 vm_pack "$root" "$work/dom0.cpio"
 vm_log "guest initramfs $(du -h "$root/guest/initrd" | cut -f1), dom0 initramfs $(du -h "$work/dom0.cpio" | cut -f1), built in $(vm_secs_since "$t_start") s since start"

@@ -1,45 +1,10 @@
 # shellcheck shell=sh
 # Helpers shared by the two /init scripts of the Xen channel test (busybox sh): xen-channel-dom0-init.sh
-# and xen-channel-guest-init.sh source this as /lib/xen-channel-lib.sh. Each result is one console line,
-# "$TAP_PREFIX: ok - ..." or "$TAP_PREFIX: not ok - ...", diagnostics "$TAP_PREFIX: # ..."; the harness
-# (dom0 for the guest's lines) turns them into TAP. The sourcing script sets TAP_PREFIX and PHASE_LABEL.
+# and xen-channel-guest-init.sh source this as /lib/xen-channel-lib.sh, after setting TAP_PREFIX and
+# PHASE_LABEL for /lib/vm-tap.sh (the TAP lines; dom0 relays the guest's).
 
-failures=0
-say() {
-        echo "$TAP_PREFIX: $*"
-}
-ok() {
-        say "ok - $*"
-}
-not_ok() {
-        failures=$((failures + 1))
-        say "not ok - $*"
-}
-diag() {
-        printf '%s\n' "$@" | sed "s/^/$TAP_PREFIX: # /"
-}
-# check NAME COMMAND...: one result from a command's success; its output becomes diagnostics on failure.
-check() {
-        name=$1
-        shift
-        if out=$("$@" 2>&1); then
-                ok "$name"
-        else
-                not_ok "$name"
-                diag "command: $*" "$out"
-        fi
-}
-# now: the uptime, in seconds with two decimals. since T0: seconds since T0 (a now value), one decimal.
-now() {
-        cut -d' ' -f1 /proc/uptime
-}
-since() {
-        echo "$1 $(now)" | awk '{printf "%.1f", $2 - $1}'
-}
-# phase TEXT: a diagnostic line with the uptime, to see where the time goes.
-phase() {
-        say "# [$PHASE_LABEL$(now) s] $*"
-}
+# shellcheck source=vm-tap.sh
+. /lib/vm-tap.sh
 
 # step NAME COMMAND...: one check of a command that connects over Xen; 0 when it succeeded. Its output,
 # in $out, becomes diagnostics. A refusal for want of grants right after another channel of this domain

@@ -158,7 +158,7 @@ if [ "$mode" = guest ]; then
         vm_initramfs_base "$g"
         add_guest_side "$g"
         printf 'VM_ID=%s\n' "$vm_id" >"$g/etc/vgpu-test.env"
-        cp "$here/xen-channel-lib.sh" "$g/lib/"
+        cp "$here/vm-tap.sh" "$here/xen-channel-lib.sh" "$g/lib/"
         cp "$here/xen-channel-guest-init.sh" "$g/init"
         chmod 0755 "$g/init"
         mkdir -p "$root/guest"
@@ -187,7 +187,7 @@ VM_UUID=$vm_uuid
 GUEST_NAME=$guest_name
 HAVE_XEN_CHANNEL=$([ -n "$xen_channel" ] && echo 1 || echo 0)
 EOF
-cp "$here/xen-channel-lib.sh" "$root/lib/"
+cp "$here/vm-tap.sh" "$here/xen-channel-lib.sh" "$root/lib/"
 cp "$here/xen-channel-dom0-init.sh" "$root/init"
 chmod 0755 "$root/init"
 vm_pack "$root" "$work/dom0.cpio"
