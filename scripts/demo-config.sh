@@ -58,8 +58,9 @@ run vgpu-admin set-priority --vm-id=4 --priority=urgent
 run vgpu-admin set-pool --vm-id=4 --pool=Z
 run vgpu-admin show-vm --vm-id=99
 
-step "IOMMU status (the IOMMU service is not part of this stack yet, and says so)"
+step "IOMMU: this machine's verdict with the evidence for it, and its GPUs (vgpu-iommud reads this host)"
 run vgpu-admin show-iommu-status --vm-id=1
+run vgpu-admin list-gpus
 
 step "The audit log: who changed what, from what, to what"
 run vgpu-admin audit --after=20

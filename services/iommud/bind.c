@@ -204,8 +204,9 @@ static int check_bindable(const Host *h, const Gpu *g, const char *driver, char 
 
         if (!platform_is_xen(h->platform) && g->device->iommu_group < 0)
                 return refuse(why, IOMMU_E_NOT_SUPPORTED,
-                              "%s is in no IOMMU group because the IOMMU is off; turn it on (GetBootSettings shows "
-                              "how) and reboot.", g->device->name);
+                              "%s is in no IOMMU group because the IOMMU is off; turn it on (vgpu-admin "
+                              "iommu-setup shows how) and reboot.",
+                              g->device->name);
         for (size_t i = 0; i < g->n_members; i++)
                 if (g->members[i]->boot_vga)
                         return refuse(why, IOMMU_E_HOST_CONSOLE,

@@ -344,8 +344,10 @@ static int gpu_verdict(IommuStatus *s, const Gpu *g)
                                "dom0-iommu=strict (GetBootSettings) or bind the GPU to pciback.", d->name);
         if (!g->group_viable)
                 return problem(s, "GPU %s is not isolated: %s", d->name, g->viable_reason);
-        return problem(s, "GPU %s is not isolated: its IOMMU group %d is on %s, not wholly on vfio-pci; bind it "
-                       "with BindGpu.", d->name, d->iommu_group, isempty(d->driver) ? "no driver" : d->driver);
+        return problem(s,
+                       "GPU %s is not isolated: its IOMMU group %d is on %s, not wholly on vfio-pci; bind it with "
+                       "vgpu-admin bind-gpu.",
+                       d->name, d->iommu_group, isempty(d->driver) ? "no driver" : d->driver);
 }
 
 static int host_verdict(IommuStatus *s)
@@ -357,7 +359,7 @@ static int host_verdict(IommuStatus *s)
                 return problem(s, "The platform below the root could not be recognized, so nothing could be checked.");
         if (!s->enabled)
                 return problem(s, "The IOMMU is off, so nothing confines the GPUs' DMA; turn it on at boot "
-                               "(GetBootSettings shows the settings) and reboot.");
+                               "(vgpu-admin iommu-setup shows the settings) and reboot.");
         if (streq(s->mode, "lazy"))
                 return problem(s, "The IOMMU is not strict (lazy mode): %s; boot with %s.",
                                s->platform == PLATFORM_XEN_DOM0 ? "dom0's devices may reach all RAM"
@@ -402,8 +404,10 @@ int iommu_status_compute(const Host *h, XenFacts *xen, uint32_t unacknowledged_f
         if (r >= 0 && unacknowledged_faults > 0) {
                 r = evidence_add(ret, "faults", strempty(fault_source), "%s", strempty(last_fault));
                 if (r >= 0)
-                        r = problem(ret, "%u IOMMU fault(s) were recorded and not acknowledged; review them with "
-                                    "ListFaults, then AcknowledgeFaults.", unacknowledged_faults);
+                        r = problem(ret,
+                                    "%u IOMMU fault(s) were recorded and not acknowledged; review them with vgpu-admin "
+                                    "iommu-faults, then acknowledge them with vgpu-admin iommu-faults --acknowledge.",
+                                    unacknowledged_faults);
         }
         gpu_list_done(&l);
         if (r < 0) {

@@ -35,7 +35,7 @@ static void confine_linux(const IommuStatus *s, const Gpu *g, VmConfinement *ret
         if (!g->isolated)
                 snprintf(ret->reason, sizeof(ret->reason),
                          "GPU %s's IOMMU group %d is not on vfio-pci, so the host's own DMA domain holds it; bind it "
-                         "with BindGpu.", d->name, d->iommu_group);
+                         "with vgpu-admin bind-gpu.", d->name, d->iommu_group);
         else if (!streq(s->mode, "strict"))
                 snprintf(ret->reason, sizeof(ret->reason), "The IOMMU runs in %s mode, not strict.", s->mode);
         else
