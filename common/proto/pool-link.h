@@ -54,9 +54,8 @@ _Static_assert(sizeof(VgpuPoolDetach) == 24, "detach message size");
 typedef enum VgpuPoolEventKind {
         VGPU_POOL_EVENT_ATTACHED = 1,      /* error 0: the executor is ready; else it could not start */
         VGPU_POOL_EVENT_DETACHED = 2,      /* every command of that generation has completed */
-        VGPU_POOL_EVENT_EXECUTOR_DIED = 3, /* the executor died: its commands completed DEVICE_ERROR, its GPU
-                                            * state is gone; ingestd closes the guest's channel so the guest
-                                            * reconnects to a fresh one */
+        /* 3 is retired (an executor's death once closed the guest's channel; the scheduler now restarts the
+         * executor itself and the channel stays open): never reuse it. */
 } VgpuPoolEventKind;
 
 /* scheduler → ingestd. */

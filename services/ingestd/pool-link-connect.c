@@ -86,10 +86,6 @@ static void on_event(PoolLink *l, const VgpuPoolEvent *ev)
         case VGPU_POOL_EVENT_DETACHED:
                 channel_detached(c, ev->generation);
                 break;
-        case VGPU_POOL_EVENT_EXECUTOR_DIED:
-                if (ev->generation == c->generation && c->attach != CHANNEL_DETACHED)
-                        channel_close(c, VGPU_STATUS_DEVICE_ERROR, "its executor died");
-                break;
         default:
                 log_warning("Pool %s: unknown event kind %u; ignored.", l->pool, ev->kind);
         }
