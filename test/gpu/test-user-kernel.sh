@@ -7,7 +7,8 @@
 #                                  pool's vgpu.builtin still runs for it. Skipped (1..0 # SKIP) without the
 #                                  CUDA plugin, the kernels' PTX or a GPU. With VGPU_TEST_MPS=1 (root,
 #                                  nvidia-cuda-mps-control on PATH) the shared pool runs under an MPS daemon
-#                                  the script starts, as vgpu-mps@.service would.
+#                                  the script starts, as vgpu-mps@.service would. With VGPU_TEST_GPU_BY=uuid,
+#                                  pool A names its GPU by uuid (gpu:GPU-…) instead of PCI bus id.
 #   test-user-kernel.sh --policy   anywhere, on the CPU backend: the shared pool's refusal reaches the guest's
 #                                  vgpu_last_error() with the policy sentence; an isolated pool leaves the
 #                                  module to the backend (whose own refusal the guest gets instead).
@@ -90,10 +91,15 @@ if [ "${VGPU_TEST_MPS:-0}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/nul
         fi
 fi
 diag "GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1), bus id $bus; MPS daemon: $([ $mps = 1 ] && echo started || echo none)"
+gpu_a=$bus
+if [ "${VGPU_TEST_GPU_BY:-bus}" = uuid ]; then
+        gpu_a=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
+        diag "pool A names its GPU by uuid: $gpu_a"
+fi
 
-expect_exit "pool A isolated on the GPU" 0 vgpu-admin configure-pool --pool=A --mode=isolated --gpu="gpu:$bus"
+expect_exit "pool A isolated on the GPU" 0 vgpu-admin configure-pool --pool=A --mode=isolated --gpu="gpu:$gpu_a"
 expect_exit "pool B shared on the GPU" 0 vgpu-admin configure-pool --pool=B --mode=shared --gpu="gpu:$bus"
-check "pool A's scheduler serves it isolated on the GPU" wait_for 10 pool_is A isolated "gpu:$bus"
+check "pool A's scheduler serves it isolated on the GPU" wait_for 10 pool_is A isolated "gpu:$gpu_a"
 check "pool B's scheduler serves it shared on the GPU" wait_for 10 pool_is B shared "gpu:$bus"
 vm 1 A
 vm 2 B
