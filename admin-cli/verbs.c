@@ -38,6 +38,7 @@ const Verb verbs[] = {
                 "                            (default: the pool's default memory quota)\n"
                 "  --iommu-policy=POLICY     required (default): serve the VM only while IOMMU protection is\n"
                 "                            in force; audit: serve it regardless and report every lapse\n"
+                "                            (stored and shown; not yet enforced by vgpu-ingestd)\n"
                 "\nRefused when the VM id or uuid is already registered or the pool is full.\n" PRIVILEGED,
         },
         {
@@ -93,7 +94,8 @@ const Verb verbs[] = {
                 .help = O_VM_ID
                 "  --policy=POLICY           required: serve the VM only while IOMMU protection is in force;\n"
                 "                            audit: serve it regardless and report every lapse\n"
-                "                            (--iommu-policy=POLICY is the same)\n"
+                "                            (--iommu-policy=POLICY is the same; stored and shown, not yet\n"
+                "                            enforced by vgpu-ingestd)\n"
                 "\n" PRIVILEGED,
         },
         {
