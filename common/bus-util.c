@@ -2,6 +2,7 @@
 /* Bus connection, a{sv} records and caller authorization. */
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 
 #include "bus-util.h"
 #include "log.h"
@@ -444,4 +445,24 @@ int bus_dict_array_read(sd_bus_message *m, BusDict **ret, size_t *ret_n)
 fail:
         bus_dict_array_free(a, n);
         return r;
+}
+
+int service_event_open(sd_event_signal_handler_t on_stop, void *userdata, sd_event **ret)
+{
+        sigset_t mask;
+        int r;
+
+        /* sd-event takes signals through a signalfd, which needs them blocked. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to block SIGTERM and SIGINT: %m");
+        r = sd_event_default(ret);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the event loop: %m");
+        if ((r = sd_event_add_signal(*ret, NULL, SIGTERM, on_stop, userdata)) < 0 ||
+            (r = sd_event_add_signal(*ret, NULL, SIGINT, on_stop, userdata)) < 0)
+                return log_error_errno(r, "Failed to watch SIGTERM and SIGINT: %m");
+        return 0;
 }

@@ -54,6 +54,10 @@
 /* Opens the system bus, or the bus named by DBUS_SYSTEM_BUS_ADDRESS (vgpu-devstack's private one). */
 int bus_open_system(sd_bus **ret);
 
+/* A service's event loop: the default sd-event loop, with SIGTERM and SIGINT blocked and delivered to it
+ * (through a signalfd). `on_stop` handles both; NULL ends the loop with status 0. Logs what failed. */
+int service_event_open(sd_event_signal_handler_t on_stop, void *userdata, sd_event **ret);
+
 /* A service's start on the bus, in two steps so that a service can subscribe to signals in between:
  * bus_serve_object() opens the system bus, publishes `vtable` at `path`, attaches the bus to `event` and
  * makes a lost bus end the event loop with an error (so Restart=on-failure restarts the service);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vgpu-configd: start-up, the event loop and readiness of the configuration store service. */
 #include <getopt.h>
-#include <signal.h>
 #include <systemd/sd-daemon.h>
 
 #include "config-bus.h"
@@ -122,17 +121,8 @@ static int run(int argc, char *argv[])
         }
         (void)store_count_vms(m.store, &vms);
 
-        r = sd_event_default(&m.event);
+        r = service_event_open(NULL, NULL, &m.event);
         if (r < 0)
-                goto finish;
-        /* sd-event takes signals through a signalfd, which needs them blocked. */
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        if ((r = sd_event_add_signal(m.event, NULL, SIGTERM, NULL, NULL)) < 0 ||
-            (r = sd_event_add_signal(m.event, NULL, SIGINT, NULL, NULL)) < 0)
                 goto finish;
         r = connect_bus(&m);
         if (r < 0)

@@ -138,19 +138,11 @@ static void shutdown_channels(Manager *m)
 
 static int setup_event(Manager *m)
 {
-        sigset_t mask;
         int r;
 
-        r = sd_event_default(&m->event);
+        r = service_event_open(NULL, NULL, &m->event);
         if (r < 0)
-                return log_error_errno(r, "Failed to create the event loop: %m");
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
-            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0)
-                return log_error_errno(r, "Failed to watch signals: %m");
+                return r;
         /* A guest that dies mid-write must not kill us with SIGPIPE; sends use MSG_NOSIGNAL, this is the belt. */
         signal(SIGPIPE, SIG_IGN);
         return 0;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vgpu-iommud: start-up, the event loop and readiness of the IOMMU service (org.vgpu.Iommu1). */
 #include <getopt.h>
-#include <signal.h>
 #include <systemd/sd-daemon.h>
 
 #include "iommud.h"
@@ -107,20 +106,7 @@ static int parse_argv(int argc, char *argv[])
 
 static int setup_event(Manager *m)
 {
-        sigset_t mask;
-        int r;
-
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the event loop: %m");
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
-            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0)
-                return log_error_errno(r, "Failed to watch signals: %m");
-        return 0;
+        return service_event_open(NULL, NULL, &m->event);
 }
 
 static int setup_host(Manager *m)

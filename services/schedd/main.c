@@ -296,17 +296,13 @@ static int setup(Sched *s)
         sigset_t mask;
         int r;
 
+        /* Executors are watched with sd_event_add_child(), which needs SIGCHLD blocked. */
         sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        r = sd_event_default(&s->event);
+        r = service_event_open(on_signal, s, &s->event);
         if (r < 0)
-                return log_error_errno(r, "Failed to create the event loop: %m");
-        if ((r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s)) < 0 ||
-            (r = sd_event_add_signal(s->event, NULL, SIGINT, on_signal, s)) < 0)
-                return log_error_errno(r, "Failed to watch signals: %m");
+                return r;
         r = queue_new(arg_max_in_flight, arg_starvation_ms * 1000000, &s->queue);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the run queue: %m");
